@@ -1,0 +1,190 @@
+"""What each command does, behind the thin ``tasks.py``: load the profile, check inputs before
+touching anything, run the engine, print the summary and return the exit code.
+
+Exit codes: 0 success, 1 a stage or gate failed, 2 bad input (nothing touched), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import stages
+from bootstrap import log as logging_setup
+from bootstrap import profile as profiles
+from bootstrap import report, runner, tools
+from bootstrap.config import Profile
+from bootstrap.engine import Engine
+from bootstrap.errors import ClusterbootError, Interrupted
+from bootstrap.secrets import redact
+from bootstrap.stage import Context
+from bootstrap.wait import Clock, RealClock
+
+
+@dataclass
+class Invocation:
+    """The options every command shares."""
+
+    profile: str = "local"
+    sets: Sequence[str] = ()
+    unisolated: bool = False
+    log_format: str = "auto"
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+    clock: Clock = field(default_factory=RealClock)
+
+
+def state_dir_for(profile: Profile) -> Path:
+    if profile.state_dir:
+        return Path(profile.state_dir).expanduser()
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "clusterboot" / profile.name
+
+
+def _context(inv: Invocation) -> tuple[Context, Engine]:
+    profile = profiles.load(inv.profile, overrides=inv.sets)
+    state = state_dir_for(profile)
+    ctx = Context(
+        profile=profile,
+        runner=runner.LocalRunner(timeout=profile.timeouts.command_seconds),
+        state_dir=state,
+        clock=inv.clock,
+        options={"unisolated": inv.unisolated},
+    )
+    engine = Engine(ctx, stages.for_profile(profile), tie_order=stages.ORDER)
+    return ctx, engine
+
+
+def guarded(inv: Invocation, body: Callable[[], int]) -> int:
+    """Run a command body; turn errors into a message with a hint and the right exit code."""
+    logging_setup.configure(mode=inv.log_format, stream=inv.err)
+    try:
+        return body()
+    except KeyboardInterrupt:
+        print("✗ interrupted; run the same command again to continue", file=inv.err)
+        return 130
+    except ClusterbootError as err:
+        print(f"✗ {redact(str(err))}", file=inv.err)
+        return err.exit_code
+
+
+def up(
+    inv: Invocation,
+    *,
+    only: Sequence[str] = (),
+    start_from: str | None = None,
+    report_path: Path | None = None,
+    junit_path: Path | None = None,
+) -> int:
+    def body() -> int:
+        ctx, engine = _context(inv)
+        selected = engine.selection(only=only, start_from=start_from)
+        preflight(ctx, engine, selected)
+        run = report.Report(profile=ctx.profile.name)
+        try:
+            engine.up(run, selected=selected)
+        except (KeyboardInterrupt, Interrupted):
+            run.result = "interrupted"
+            raise
+        finally:
+            if ctx.has_cluster:
+                run.cluster = {
+                    "kubeconfig": str(ctx.cluster.kubeconfig),
+                    "context": ctx.cluster.context,
+                    "api_url": ctx.cluster.api_url,
+                }
+            run.finished = report.now_iso()
+            path = report_path or ctx.state_dir / "reports" / "last-up.json"
+            report.write_json(run, path)
+            if junit_path:
+                report.write_junit(run, junit_path)
+        print_summary(run, inv.out, report_file=path)
+        return 0 if run.result == "succeeded" else 1
+
+    return guarded(inv, body)
+
+
+def preflight(ctx: Context, engine: Engine, selected: Sequence[str]) -> None:
+    """Every input check that can fail, before any stage runs."""
+    tools.require(ctx.runner, tools.tools_for(ctx.profile))
+    for name in selected:
+        stage = engine.stages[name]
+        if stage.skip_reason(ctx.profile) is None:
+            stage.preflight(ctx)
+
+
+def print_summary(run: report.Report, out: TextIO, *, report_file: Path) -> None:
+    converged = [s.name for s in run.stages if s.status in {"changed", "unchanged"}]
+    failed = [s for s in run.stages if s.status == "failed"]
+    not_run = [s for s in run.stages if s.status == "not-run" and s.why != "not selected"]
+    lines = [f"{'✓' if run.result == 'succeeded' else '✗'} up {run.result} (profile {run.profile})"]
+    if converged:
+        lines.append(f"  converged: {', '.join(converged)}")
+    lines += [f"  failed: {s.name}: {s.why}" for s in failed]
+    lines += [f"  not run: {s.name}: {s.why}" for s in not_run]
+    if run.cluster:
+        lines.append(f"  kubeconfig: {run.cluster['kubeconfig']} (context {run.cluster['context']})")
+    if run.result != "succeeded":
+        lines.append("  run the same command again to continue from where it stopped")
+    lines.append(f"  report: {report_file}")
+    print(redact("\n".join(lines)), file=out)
+
+
+def plan(inv: Invocation) -> int:
+    def body() -> int:
+        ctx, engine = _context(inv)
+        rows = engine.plan()
+        width = max(len(r.stage) for r in rows)
+        print(f"plan for profile {ctx.profile.name} ({ctx.profile.cluster.provider}):", file=inv.out)
+        for index, row in enumerate(rows, 1):
+            print(f"{index:>2}. {row.stage:<{width}}  {row.state}", file=inv.out)
+            for detail in row.detail:
+                print(f"      - {redact(detail)}", file=inv.out)
+        return 0
+
+    return guarded(inv, body)
+
+
+def status(inv: Invocation) -> int:
+    def body() -> int:
+        ctx, engine = _context(inv)
+        rows = engine.plan()
+        data = {
+            "profile": ctx.profile.name,
+            "stages": [{"name": r.stage, "state": r.state, "detail": list(r.detail)} for r in rows],
+        }
+        if ctx.has_cluster:
+            data["cluster"] = {"kubeconfig": str(ctx.cluster.kubeconfig), "api_url": ctx.cluster.api_url}
+        print(redact(json.dumps(data, indent=2)), file=inv.out)
+        return 0 if all(r.state in {"up to date", "skipped"} for r in rows) else 1
+
+    return guarded(inv, body)
+
+
+def down(inv: Invocation) -> int:
+    def body() -> int:
+        ctx, engine = _context(inv)
+        for name in reversed(engine.graph.order):
+            teardown = getattr(engine.stages[name], "down", None)
+            if teardown is not None:
+                for line in teardown(ctx):
+                    print(f"✓ {name}: {line}", file=inv.out)
+        return 0
+
+    return guarded(inv, body)
+
+
+def doctor(inv: Invocation) -> int:
+    def body() -> int:
+        ctx, _ = _context(inv)
+        statuses = tools.check(ctx.runner, tools.tools_for(ctx.profile))
+        print(tools.render_table(statuses), file=inv.out)
+        return 0 if all(s.ok for s in statuses) else 1
+
+    return guarded(inv, body)
+

@@ -1,0 +1,256 @@
+"""The typed, frozen shape of a profile. Loading, merging and error wording live in ``profile``.
+
+Every model forbids unknown keys, so a typo is an error that names the key, not a silent no-op.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from bootstrap.secrets import Secret
+
+Provider = Literal["local", "kind", "k3d", "k3s-ssh", "k3s-oci", "eks", "docker-desktop"]
+Version = Annotated[str, Field(pattern=r"^v\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+Port = Annotated[int, Field(ge=1, le=65535)]
+Name = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class SecretRef(Model):
+    """Where a secret comes from; the profile loader resolves it into ``value``."""
+
+    env: str | None = None
+    file: str | None = None
+    value: Secret | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("a secret reference needs exactly one of `env` or `file`")
+        return self
+
+    def reveal(self) -> str:
+        if self.value is None:
+            raise ValueError("secret reference was not resolved")
+        return self.value.reveal()
+
+
+class ManifestSource(Model):
+    url: str
+    sha256: Sha256
+
+    @field_validator("url")
+    @classmethod
+    def _https_or_file(cls, url: str) -> str:
+        if not url.startswith(("https://", "file://")):
+            raise ValueError("must start with https:// or file://")
+        return url
+
+
+class ChartSource(Model):
+    repository: str
+    chart: str
+    version: str
+    values: dict[str, object] = Field(default_factory=dict)
+
+
+class LocalCluster(Model):
+    kubernetes_version: Version = "v1.36.1"
+    etcd_version: Version = "v3.6.16"
+    kwok_version: Version = "v0.8.0"
+    api_port: Port = 6443
+    nodes: Annotated[int, Field(ge=1, le=100)] = 2
+    node_cpu: str = "16"
+    node_memory: str = "64Gi"
+    node_pods: Annotated[int, Field(ge=1, le=10000)] = 250
+    isolation: Literal["netns", "none"] = "netns"
+    binaries_dir: str | None = None
+
+
+class KindCluster(Model):
+    node_image: str | None = None
+    config: str | None = None
+
+
+class K3dCluster(Model):
+    servers: Annotated[int, Field(ge=1, le=7)] = 1
+    agents: Annotated[int, Field(ge=0, le=50)] = 0
+    image: str | None = None
+    api_port: Port | None = None
+
+
+class SshTarget(Model):
+    host: str
+    user: str = "root"
+    port: Port = 22
+    identity_file: str | None = None
+    known_hosts: str | None = None
+    accept_new_host_key: bool = False
+
+
+class K3sSshCluster(Model):
+    ssh: SshTarget
+    k3s_version: str = "v1.33.5+k3s1"
+    install_script: ManifestSource | None = None
+    extra_args: tuple[str, ...] = ()
+
+
+class K3sOciCluster(Model):
+    compartment_id: str
+    availability_domain: str
+    subnet_id: str
+    image_id: str
+    shape: str = "VM.Standard.A1.Flex"
+    ocpus: Annotated[int, Field(ge=1, le=64)] = 2
+    memory_gbs: Annotated[int, Field(ge=1, le=1024)] = 12
+    ssh: SshTarget | None = None
+    k3s_version: str = "v1.33.5+k3s1"
+
+
+class EksCluster(Model):
+    region: str
+    kubernetes_version: str = "1.33"
+    node_type: str = "m6i.large"
+    nodes: Annotated[int, Field(ge=1, le=100)] = 2
+    aws_profile: str | None = None
+
+
+class Cluster(Model):
+    provider: Provider
+    name: Name
+    context: str | None = None
+    attach: bool = False
+    kubeconfig: str | None = None
+    ephemeral: bool = False
+    lb_range: str | None = None
+    local: LocalCluster = Field(default_factory=LocalCluster)
+    kind: KindCluster = Field(default_factory=KindCluster)
+    k3d: K3dCluster = Field(default_factory=K3dCluster)
+    k3s_ssh: K3sSshCluster | None = None
+    k3s_oci: K3sOciCluster | None = None
+    eks: EksCluster | None = None
+
+    @field_validator("lb_range")
+    @classmethod
+    def _valid_range(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_address_range(value)
+        return value
+
+    @model_validator(mode="after")
+    def _provider_settings_present(self) -> Cluster:
+        needed = {"k3s-ssh": self.k3s_ssh, "k3s-oci": self.k3s_oci, "eks": self.eks}
+        if self.provider in needed and needed[self.provider] is None:
+            key = self.provider.replace("-", "_")
+            raise ValueError(f"provider {self.provider!r} needs a `cluster.{key}` section")
+        return self
+
+
+class MetalLB(Model):
+    enabled: bool = True
+    version: Version = "v0.15.2"
+    source: ManifestSource | None = None
+    address_pool: str | None = None
+
+    @field_validator("address_pool")
+    @classmethod
+    def _valid_pool(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_address_range(value)
+        return value
+
+
+class ArgoCD(Model):
+    enabled: bool = True
+    version: Version = "v3.2.12"
+    source: ManifestSource | None = None
+    mode: Literal["manifests", "processes"] = "manifests"
+    namespace: Name = "argocd"
+
+
+class SealedSecrets(Model):
+    enabled: bool = True
+    version: Version = "v0.36.6"
+    source: ManifestSource | None = None
+    namespace: Name = "kube-system"
+    key_backup: str | None = None
+
+
+class Components(Model):
+    metallb: MetalLB = Field(default_factory=MetalLB)
+    argocd: ArgoCD = Field(default_factory=ArgoCD)
+    sealed_secrets: SealedSecrets = Field(default_factory=SealedSecrets)
+
+
+class RepoCredentials(Model):
+    username: SecretRef | None = None
+    password: SecretRef | None = None
+    ssh_private_key: SecretRef | None = None
+
+
+class Destination(Model):
+    server: str = "https://kubernetes.default.svc"
+    namespace: str = "argocd"
+
+
+class RootApp(Model):
+    enabled: bool = True
+    name: Name = "root"
+    repo_url: str
+    target_revision: str = "HEAD"
+    path: str = "."
+    project: Name = "default"
+    destination: Destination = Field(default_factory=Destination)
+    credentials: RepoCredentials | None = None
+
+
+class Waves(Model):
+    deadline_seconds: Annotated[int, Field(ge=1, le=86400)] = 900
+    per_wave_seconds: dict[int, Annotated[int, Field(ge=1, le=86400)]] = Field(
+        default_factory=dict
+    )
+    progressing_grace_seconds: Annotated[int, Field(ge=0, le=86400)] = 300
+
+
+class Timeouts(Model):
+    stage_seconds: Annotated[int, Field(ge=1, le=86400)] = 600
+    command_seconds: Annotated[int, Field(ge=1, le=86400)] = 900
+
+
+class Artifacts(Model):
+    dir: str | None = None
+    cache_dir: str | None = None
+
+
+class Profile(Model):
+    name: Name
+    source: str = Field(default="", exclude=True)
+    cluster: Cluster
+    components: Components = Field(default_factory=Components)
+    root_app: RootApp | None = None
+    waves: Waves = Field(default_factory=Waves)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    artifacts: Artifacts = Field(default_factory=Artifacts)
+    state_dir: str | None = None
+    concurrency: Annotated[int, Field(ge=1, le=16)] = 2
+
+
+def parse_address_range(text: str) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]:
+    """Accept ``a.b.c.d-e.f.g.h`` or a CIDR; return first and last address (IPv4 only)."""
+    text = text.strip()
+    if "-" in text:
+        first_text, _, last_text = text.partition("-")
+        first = ipaddress.IPv4Address(first_text.strip())
+        last = ipaddress.IPv4Address(last_text.strip())
+        if int(last) < int(first):
+            raise ValueError(f"range {text!r} ends before it starts")
+        return first, last
+    network = ipaddress.IPv4Network(text, strict=True)
+    return network[0], network[-1]

@@ -1,0 +1,90 @@
+"""Find the local control plane's binaries (built by ``make binaries`` into a versioned cache)
+and check they are the versions the profile pins.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from bootstrap.config import LocalCluster
+from bootstrap.errors import InputError
+from bootstrap.runner import Runner
+
+BUILD_HINT = "run `make binaries` (builds them from Go modules; needs Go, ~10 min the first time)"
+KWOK_STAGES = (
+    "node-initialize.yaml",
+    "node-heartbeat-with-lease.yaml",
+    "pod-ready.yaml",
+    "pod-complete.yaml",
+    "pod-delete.yaml",
+)
+
+
+@dataclass(frozen=True)
+class Binaries:
+    etcd: Path
+    kube_apiserver: Path
+    kube_controller_manager: Path
+    kube_scheduler: Path
+    kwok: Path
+    kwok_stages: tuple[Path, ...]
+
+    def all(self) -> dict[str, Path]:
+        return {
+            "etcd": self.etcd,
+            "kube-apiserver": self.kube_apiserver,
+            "kube-controller-manager": self.kube_controller_manager,
+            "kube-scheduler": self.kube_scheduler,
+            "kwok": self.kwok,
+        }
+
+
+def cache_dir(cfg: LocalCluster) -> Path:
+    if cfg.binaries_dir:
+        return Path(cfg.binaries_dir).expanduser()
+    if env := os.environ.get("CLUSTERBOOT_BIN_DIR"):
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "clusterboot" / "bin"
+
+
+def locate(cfg: LocalCluster) -> Binaries:
+    root = cache_dir(cfg)
+    kube = root / f"kubernetes-{cfg.kubernetes_version}"
+    kwok_dir = root / f"kwok-{cfg.kwok_version}"
+    return Binaries(
+        etcd=root / f"etcd-{cfg.etcd_version}" / "etcd",
+        kube_apiserver=kube / "kube-apiserver",
+        kube_controller_manager=kube / "kube-controller-manager",
+        kube_scheduler=kube / "kube-scheduler",
+        kwok=kwok_dir / "kwok",
+        kwok_stages=tuple(kwok_dir / "stages" / name for name in KWOK_STAGES),
+    )
+
+
+def verify(cfg: LocalCluster, runner: Runner) -> Binaries:
+    """Every binary present, executable and at the pinned version; else an InputError."""
+    found = locate(cfg)
+    missing = [f"{name} ({path})" for name, path in found.all().items() if not os.access(path, os.X_OK)]
+    missing += [str(p) for p in found.kwok_stages if not p.is_file()]
+    if missing:
+        raise InputError(
+            "the local control plane's binaries are missing: " + ", ".join(missing),
+            hint=BUILD_HINT,
+        )
+    expected = {
+        found.kube_apiserver: cfg.kubernetes_version,
+        found.etcd: cfg.etcd_version.lstrip("v"),
+    }
+    for path, version in expected.items():
+        shown = runner.run([str(path), "--version"], timeout=30, check=False).stdout
+        if not re.search(rf"\b{re.escape(version)}\b", shown):
+            first = shown.strip().splitlines()[0] if shown.strip() else "no version output"
+            raise InputError(
+                f"{path} is not version {version} (it says: {first})",
+                hint=BUILD_HINT + ", or set cluster.local versions to match",
+            )
+    return found

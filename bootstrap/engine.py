@@ -1,0 +1,194 @@
+"""Runs the stage DAG: plan → apply each change → gate, independent stages concurrently (bounded).
+
+Failure policy: a failed stage stops only the stages that need it; the report says what
+converged, what failed and why, and what did not run. Running ``up`` again continues, because
+every stage re-observes instead of remembering.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+import structlog
+
+from bootstrap import dag, report, retry
+from bootstrap import wait as waiting
+from bootstrap.errors import ClusterbootError, Interrupted, TemporaryError
+from bootstrap.stage import CannotKnowYet, Context, Stage, Verdict
+
+log = structlog.get_logger("clusterboot")
+SATISFIED = {"changed", "unchanged"}
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    stage: str
+    state: str  # "up to date" | "would change" | "cannot know yet" | "skipped" | "error"
+    detail: tuple[str, ...] = ()
+
+
+def build_graph(stages: Sequence[Stage], *, tie_order: Sequence[str]) -> dag.Graph:
+    nodes = [dag.Node(s.name, s.needs, s.provides) for s in stages]
+    return dag.build(nodes, tie_order=tie_order)
+
+
+class Engine:
+    def __init__(self, ctx: Context, stages: Sequence[Stage], *, tie_order: Sequence[str]) -> None:
+        self.ctx = ctx
+        self.stages = {s.name: s for s in stages}
+        self.graph = build_graph(stages, tie_order=tie_order)
+
+    def selection(self, *, only: Sequence[str] = (), start_from: str | None = None) -> list[str]:
+        """Validate ``--only``/``--from`` before anything runs; cluster stages always stay in."""
+        chosen = dag.select(self.graph, only=only, start_from=start_from)
+        providers = [n for n in self.graph.order if self.stages[n].provides == "cluster"]
+        return [n for n in self.graph.order if n in set(chosen) | set(providers)]
+
+    # -- plan -------------------------------------------------------------------------------
+    def plan(self) -> list[PlanRow]:
+        rows = []
+        for name in self.graph.order:
+            stage = self.stages[name]
+            reason = stage.skip_reason(self.ctx.profile)
+            if reason:
+                rows.append(PlanRow(name, "skipped", (reason,)))
+                continue
+            try:
+                changes = [c.summary for c in stage.plan(self.ctx)]
+            except CannotKnowYet as why:
+                rows.append(PlanRow(name, "cannot know yet", (why.message,)))
+                continue
+            except ClusterbootError as err:
+                rows.append(PlanRow(name, "error", (str(err),)))
+                continue
+            rows.append(PlanRow(name, "would change" if changes else "up to date", tuple(changes)))
+        return rows
+
+    # -- up ---------------------------------------------------------------------------------
+    def up(self, run_report: report.Report, *, selected: Sequence[str]) -> report.Report:
+        pending = list(selected)
+        for name in self.graph.order:
+            result = run_report.stage(name)
+            if name not in selected:
+                result.why = "not selected"
+        running: dict[Future[None], str] = {}
+        with ThreadPoolExecutor(max_workers=self.ctx.profile.concurrency) as pool:
+            try:
+                while pending or running:
+                    self._mark_blocked(run_report, pending, selected)
+                    for name in self._ready(run_report, pending, running, selected):
+                        pending.remove(name)
+                        running[pool.submit(self._run_stage, name, run_report)] = name
+                    if not running:
+                        break
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        running.pop(future)
+                        future.result()
+            except KeyboardInterrupt:
+                self._cancel()
+                run_report.result = "interrupted"
+                for future, name in running.items():
+                    future.cancel()
+                    run_report.stage(name).why = "interrupted"
+                raise
+        failed = any(run_report.stage(n).status == "failed" for n in selected)
+        blocked = any(run_report.stage(n).status == "not-run" for n in selected)
+        run_report.result = "failed" if failed or blocked else "succeeded"
+        return run_report
+
+    def _cancel(self) -> None:
+        cancel = getattr(self.ctx.clock, "cancel", None)
+        if cancel is not None:
+            cancel.set()
+
+    def _ready(
+        self,
+        run_report: report.Report,
+        pending: list[str],
+        running: dict[Future[None], str],
+        selected: Sequence[str],
+    ) -> list[str]:
+        slots = self.ctx.profile.concurrency - len(running)
+        ready = [
+            name
+            for name in pending
+            if all(
+                run_report.stage(need).status in SATISFIED or need not in selected
+                for need in self.graph.needs[name]
+            )
+        ]
+        return ready[: max(0, slots)]
+
+    def _mark_blocked(
+        self, run_report: report.Report, pending: list[str], selected: Sequence[str]
+    ) -> None:
+        """Stages whose needs failed or were blocked themselves will not run; say so once."""
+        for name in list(pending):
+            stuck = [
+                need
+                for need in self.graph.needs[name]
+                if need in selected
+                and need not in pending
+                and run_report.stage(need).status in {"failed", "not-run"}
+                and run_report.stage(need).finished is not None
+            ]
+            if stuck:
+                pending.remove(name)
+                result = run_report.stage(name)
+                result.why = f"needs {', '.join(stuck)}, which did not converge"
+                result.finished = report.now_iso()
+                log.info("stage.done", stage=name, status="not-run", seconds=0.0, why=result.why)
+
+    def _run_stage(self, name: str, run_report: report.Report) -> None:
+        stage = self.stages[name]
+        result = run_report.stage(name)
+        result.started = report.now_iso()
+        start = self.ctx.clock.now()
+        bound = log.bind(stage=name)
+        try:
+            reason = stage.skip_reason(self.ctx.profile)
+            if reason:
+                result.status, result.why = "unchanged", f"skipped: {reason}"
+            else:
+                bound.info("stage.start")
+                verdict = retry.call(
+                    "stage",
+                    lambda: self._converge(stage, result),
+                    what=f"stage {name}",
+                    sleep=self.ctx.clock.sleep,
+                    retry_on=(TemporaryError,),
+                )
+                result.status = "changed" if result.changes else "unchanged"
+                result.why = verdict.why
+        except Interrupted:
+            result.status, result.why = "failed", "interrupted"
+            raise
+        except ClusterbootError as err:
+            result.status, result.why = "failed", str(err)
+        except Exception as err:  # a bug: still report it, with the stage named
+            bound.debug("stage.crash", traceback=traceback.format_exc())
+            result.status, result.why = "failed", f"unexpected {type(err).__name__}: {err}"
+        finally:
+            result.finished = report.now_iso()
+            result.seconds = round(self.ctx.clock.now() - start, 3)
+            bound.info("stage.done", status=result.status, seconds=result.seconds, why=result.why)
+
+    def _converge(self, stage: Stage, result: report.StageResult) -> Verdict:
+        result.attempts += 1
+        for change in stage.plan(self.ctx):
+            log.info("change.applying", stage=stage.name, change=change.summary)
+            change.apply(self.ctx)
+            if change.summary not in result.changes:
+                result.changes.append(change.summary)
+            log.info("change.applied", stage=stage.name, change=change.summary)
+        return waiting.until(
+            lambda: stage.gate(self.ctx),
+            what=f"{stage.name} gate",
+            deadline=stage.gate_deadline(self.ctx),
+            clock=self.ctx.clock,
+            on_wait=lambda v, s: log.info("gate.waiting", stage=stage.name, why=v.why, seconds=s),
+        )

@@ -1,0 +1,321 @@
+"""The only module that talks to the Kubernetes API (through the official Python client).
+
+Server-side apply with field manager ``clusterboot``; reads return plain dicts so the rest of
+the code (health rules, plans) stays pure and testable without a client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import urllib3
+from kubernetes import client, config, dynamic, watch
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic.exceptions import (
+    ApiException as DynamicApiException,
+)
+from kubernetes.dynamic.exceptions import (
+    NotFoundError,
+    ResourceNotFoundError,
+)
+
+from bootstrap.errors import ClusterbootError, TemporaryError
+
+FIELD_MANAGER = "clusterboot"
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind} {where}{self.name}"
+
+    @classmethod
+    def of(cls, obj: Mapping[str, Any]) -> ObjectRef:
+        meta = obj.get("metadata") or {}
+        return cls(obj["apiVersion"], obj["kind"], meta.get("name", ""), meta.get("namespace"))
+
+
+class ApiError(ClusterbootError):
+    """The API server refused a request for a reason that will not go away by itself."""
+
+    def __init__(self, message: str, *, status: int | None = None, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+
+
+class Kube:
+    """A connection to one cluster. Thread-safe for reads; discovery is refreshed on demand."""
+
+    def __init__(self, api: client.ApiClient, *, request_timeout: float = 30.0) -> None:
+        self.api = api
+        self.request_timeout = request_timeout
+        self._dynamic: dynamic.DynamicClient | None = None
+
+    @classmethod
+    def connect(
+        cls, kubeconfig: Path, *, context: str | None = None, request_timeout: float = 30.0
+    ) -> Kube:
+        configuration = client.Configuration()
+        config.load_kube_config(
+            config_file=str(kubeconfig), context=context, client_configuration=configuration
+        )
+        configuration.retries = False
+        return cls(client.ApiClient(configuration), request_timeout=request_timeout)
+
+    @property
+    def host(self) -> str:
+        return str(self.api.configuration.host)
+
+    # -- discovery --------------------------------------------------------------------------
+    @property
+    def dyn(self) -> dynamic.DynamicClient:
+        if self._dynamic is None:
+            self._dynamic = _translate(lambda: dynamic.DynamicClient(self.api), "discovery")
+        return self._dynamic
+
+    def refresh_discovery(self) -> None:
+        """Forget cached API groups, e.g. after a CRD became Established."""
+        if self._dynamic is not None:
+            self._dynamic.resources.invalidate_cache()
+
+    def resource(self, api_version: str, kind: str) -> Any:
+        try:
+            return self.dyn.resources.get(api_version=api_version, kind=kind)
+        except ResourceNotFoundError:
+            self.refresh_discovery()
+            try:
+                return self.dyn.resources.get(api_version=api_version, kind=kind)
+            except ResourceNotFoundError as err:
+                raise TemporaryError(
+                    f'no matches for kind "{kind}" in version "{api_version}"',
+                    hint="its CustomResourceDefinition is missing or not Established yet",
+                ) from err
+
+    # -- reads ------------------------------------------------------------------------------
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> Obj | None:
+        res = self.resource(api_version, kind)
+        try:
+            found = _translate(
+                lambda: res.get(name=name, namespace=namespace, _request_timeout=self.request_timeout),
+                f"get {kind} {name}",
+            )
+        except NotFound:
+            return None
+        return _plain(found)
+
+    def list(
+        self,
+        api_version: str,
+        kind: str,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> tuple[list[Obj], str]:
+        """Items and the list's resourceVersion (to start a watch from)."""
+        res = self.resource(api_version, kind)
+        found = _translate(
+            lambda: res.get(
+                namespace=namespace,
+                label_selector=label_selector,
+                _request_timeout=self.request_timeout,
+            ),
+            f"list {kind}",
+        )
+        data = _plain(found)
+        return list(data.get("items") or []), str(data["metadata"].get("resourceVersion", ""))
+
+    def watch(
+        self,
+        api_version: str,
+        kind: str,
+        *,
+        namespace: str | None = None,
+        resource_version: str,
+        timeout_seconds: int = 60,
+        label_selector: str | None = None,
+    ) -> Iterator[tuple[str, Obj]]:
+        """Events (type, object) after ``resource_version``; BOOKMARK events included.
+
+        A 410 Gone raises ``Expired`` so the caller can relist. The server ends the stream
+        after ``timeout_seconds``; a socket read timeout guards against a dead connection.
+        """
+        res = self.resource(api_version, kind)
+        watcher = watch.Watch()
+        try:
+            stream = res.watch(
+                namespace=namespace,
+                resource_version=resource_version,
+                timeout=timeout_seconds,
+                label_selector=label_selector,
+                allow_watch_bookmarks=True,
+                watcher=watcher,
+                _request_timeout=(5, timeout_seconds + 10),
+            )
+            for event in stream:
+                raw = event.get("raw_object") or _plain(event["object"])
+                if event["type"] == "ERROR" and raw.get("code") == 410:
+                    raise Expired(str(raw.get("message", "resource version too old")))
+                yield event["type"], raw
+        except (ApiException, DynamicApiException) as err:
+            if err.status == 410:
+                raise Expired(str(err.reason)) from err
+            raise _classify(err, f"watch {kind}") from err
+        except (urllib3.exceptions.HTTPError, OSError, socket.timeout) as err:
+            raise TemporaryError(f"watch {kind} interrupted: {err}") from err
+        finally:
+            watcher.stop()
+
+    # -- writes -----------------------------------------------------------------------------
+    def apply(self, obj: Mapping[str, Any], *, namespace: str | None = None) -> Obj:
+        """Server-side apply one object; ``namespace`` fills in a missing one."""
+        body = dict(obj)
+        meta = dict(body.get("metadata") or {})
+        res = self.resource(body["apiVersion"], body["kind"])
+        if res.namespaced and not meta.get("namespace"):
+            meta["namespace"] = namespace or "default"
+        body["metadata"] = meta
+        ref = ObjectRef.of(body)
+        result = _translate(
+            lambda: res.server_side_apply(
+                body=body,
+                name=meta["name"],
+                namespace=meta.get("namespace") if res.namespaced else None,
+                field_manager=FIELD_MANAGER,
+                force_conflicts=True,
+                _request_timeout=self.request_timeout,
+            ),
+            f"apply {ref}",
+        )
+        return _plain(result)
+
+    def apply_status(self, obj: Mapping[str, Any]) -> Obj:
+        """Server-side apply the ``status`` subresource (used by simulators and probes)."""
+        res = self.resource(obj["apiVersion"], obj["kind"])
+        meta = obj["metadata"]
+        result = _translate(
+            lambda: self.dyn.request(
+                "PATCH",
+                res.path(name=meta["name"], namespace=meta.get("namespace")) + "/status",
+                body=dict(obj),
+                content_type="application/apply-patch+yaml",
+                query_params=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+            ),
+            f"apply status of {ObjectRef.of(obj)}",
+        )
+        return _plain(result)
+
+    def delete(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> bool:
+        res = self.resource(api_version, kind)
+        try:
+            _translate(
+                lambda: res.delete(name=name, namespace=namespace, _request_timeout=self.request_timeout),
+                f"delete {kind} {name}",
+            )
+        except NotFound:
+            return False
+        return True
+
+    def readyz(self) -> tuple[bool, str]:
+        try:
+            text = self.api.call_api(
+                "/readyz", "GET", response_type="str", _preload_content=True,
+                _return_http_data_only=True, auth_settings=["BearerToken"],
+                _request_timeout=5,
+            )
+            return True, str(text)
+        except ApiException as err:
+            return False, f"/readyz answered {err.status}: {str(err.body)[:300]}"
+        except (urllib3.exceptions.HTTPError, OSError) as err:
+            return False, f"API server unreachable at {self.host}: {_reason(err)}"
+
+    def server_version(self) -> str:
+        info = _translate(lambda: client.VersionApi(self.api).get_code(), "version")
+        return str(info.git_version)
+
+
+class NotFound(ClusterbootError):
+    """The object does not exist."""
+
+
+class Expired(TemporaryError):
+    """A watch's resourceVersion is too old (410 Gone): relist and watch again."""
+
+
+def _plain(obj: Any) -> Obj:
+    if isinstance(obj, dict):
+        return obj
+    if hasattr(obj, "to_dict"):
+        return dict(obj.to_dict())
+    raise TypeError(f"unexpected API object {type(obj).__name__}")
+
+
+def _translate(call: Any, what: str) -> Any:
+    try:
+        return call()
+    except (ApiException, DynamicApiException) as err:
+        raise _classify(err, what) from err
+    except (urllib3.exceptions.HTTPError, OSError) as err:
+        raise TemporaryError(f"{what}: API server unreachable: {_reason(err)}") from err
+
+
+def _reason(err: BaseException) -> str:
+    text = str(getattr(err, "reason", None) or err)
+    return text.splitlines()[0][:200]
+
+
+def _classify(err: ApiException | DynamicApiException, what: str) -> ClusterbootError:
+    """Transient API answers become TemporaryError (retried); the rest fail at once."""
+    status = getattr(err, "status", None)
+    message = _server_message(err)
+    if status == 404:
+        return NotFound(f"{what}: not found")
+    transient = (
+        status in {409, 429, 500, 502, 503, 504}
+        or "failed calling webhook" in message
+        or "no endpoints available" in message
+        or "connection refused" in message
+    )
+    if transient:
+        retry_after = (getattr(err, "headers", None) or {}).get("Retry-After")
+        error = TemporaryError(f"{what}: {status} {message}")
+        error.retry_after = float(retry_after) if retry_after and retry_after.isdigit() else None  # type: ignore[attr-defined]
+        return error
+    return ApiError(f"{what}: {status} {message}", status=status)
+
+
+def _server_message(err: Any) -> str:
+    body = getattr(err, "body", None)
+    if body:
+        import json
+
+        with contextlib.suppress(ValueError, TypeError):
+            return str(json.loads(body).get("message", body))
+        return str(body)[:500]
+    return str(getattr(err, "reason", err))
+
+
+def split_documents(docs: Iterable[Mapping[str, Any] | None]) -> list[Obj]:
+    """Drop empty YAML documents and unwrap ``List`` kinds."""
+    out: list[Obj] = []
+    for doc in docs:
+        if not doc:
+            continue
+        if str(doc.get("kind", "")).endswith("List") and "items" in doc:
+            out.extend(dict(i) for i in doc["items"])
+        else:
+            out.append(dict(doc))
+    return out

@@ -1,0 +1,134 @@
+"""The stage contract: ``plan`` observes and yields what still differs, each ``Change`` applies
+itself idempotently, and ``gate`` returns a verdict without side effects.
+
+A stage never remembers what it did; it observes. Facts one stage learns for the next (the
+cluster's kubeconfig) travel on the ``Context``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import structlog
+
+from bootstrap.config import Profile
+from bootstrap.errors import ClusterbootError
+
+if TYPE_CHECKING:
+    from bootstrap.kube import Kube
+    from bootstrap.runner import Runner
+    from bootstrap.wait import Clock
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """What every stage after the cluster needs to reach it."""
+
+    kubeconfig: Path
+    context: str
+    api_url: str
+    lb_range: str | None = None
+    provider: str = ""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference between the profile and reality, and how to remove it."""
+
+    summary: str
+    apply: Callable[[Context], None] = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    why: str
+    blocking: tuple[str, ...] = ()
+    failed: bool = False
+    """True when waiting longer cannot help (Degraded, CrashLoopBackOff past grace)."""
+
+    @classmethod
+    def passed(cls, why: str = "ready") -> Verdict:
+        return cls(True, why)
+
+    @classmethod
+    def waiting(cls, why: str, *blocking: str) -> Verdict:
+        return cls(False, why, tuple(blocking))
+
+    @classmethod
+    def broken(cls, why: str, *blocking: str) -> Verdict:
+        return cls(False, why, tuple(blocking), failed=True)
+
+
+class CannotKnowYet(ClusterbootError):
+    """Raised by ``plan`` when an earlier stage must run before this one can observe."""
+
+
+@dataclass
+class Context:
+    """Everything a stage may use; nothing global."""
+
+    profile: Profile
+    runner: Runner
+    state_dir: Path
+    clock: Clock
+    options: dict[str, Any] = field(default_factory=dict)
+    log: Any = field(default_factory=lambda: structlog.get_logger("clusterboot"))
+    _cluster: ClusterInfo | None = None
+    _kube: Kube | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def cluster(self) -> ClusterInfo:
+        if self._cluster is None:
+            raise CannotKnowYet("the cluster does not exist yet")
+        return self._cluster
+
+    @property
+    def has_cluster(self) -> bool:
+        return self._cluster is not None
+
+    def publish_cluster(self, info: ClusterInfo) -> None:
+        with self._lock:
+            self._cluster = info
+            self._kube = None
+
+    @property
+    def kube(self) -> Kube:
+        from bootstrap.kube import Kube
+
+        with self._lock:
+            if self._kube is None:
+                if self._cluster is None:
+                    raise CannotKnowYet("the cluster does not exist yet")
+                self._kube = Kube.connect(self._cluster.kubeconfig, context=self._cluster.context)
+            return self._kube
+
+
+class Stage:
+    """Base for every stage. Subclasses set ``name`` and ``needs`` and override the steps."""
+
+    name: ClassVar[str]
+    needs: ClassVar[tuple[str, ...]] = ()
+    provides: ClassVar[str | None] = None
+    """An alias other stages may need instead of the name (every cluster stage provides 'cluster')."""
+
+    def skip_reason(self, profile: Profile) -> str | None:
+        """Why this stage does nothing for ``profile`` (disabled, not applicable), or None."""
+        return None
+
+    def preflight(self, ctx: Context) -> None:
+        """Check inputs and the machine before anything is touched; raise InputError."""
+
+    def plan(self, ctx: Context) -> Iterator[Change]:
+        raise NotImplementedError
+
+    def gate(self, ctx: Context) -> Verdict:
+        return Verdict.passed("no gate")
+
+    def gate_deadline(self, ctx: Context) -> float:
+        return float(ctx.profile.timeouts.stage_seconds)

@@ -1,0 +1,86 @@
+"""All waiting goes through here: one function with a deadline, a reason and an injectable clock.
+
+Watch-based waits (``bootstrap.watch``) use the same ``Clock`` so tests can drive time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from bootstrap.errors import GateFailed, GateTimeout, Interrupted
+from bootstrap.stage import Verdict
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class RealClock:
+    """Monotonic time; ``sleep`` wakes early when ``cancel`` is set (Ctrl-C, shutdown)."""
+
+    def __init__(self) -> None:
+        self.cancel = threading.Event()
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        if self.cancel.wait(max(0.0, seconds)):
+            raise Interrupted("interrupted while waiting", hint="run `invoke up` again to continue")
+
+
+class FakeClock:
+    """For tests: time moves only when someone sleeps."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.t = start
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += max(0.0, seconds)
+
+
+def until(
+    check: Callable[[], Verdict],
+    *,
+    what: str,
+    deadline: float,
+    clock: Clock,
+    interval: float = 0.1,
+    max_interval: float = 2.0,
+    on_wait: Callable[[Verdict, float], None] | None = None,
+) -> Verdict:
+    """Call ``check`` until it passes; fail at once on a broken verdict, or after ``deadline`` s.
+
+    The pause grows from ``interval`` to ``max_interval``; ``on_wait`` sees every waiting verdict
+    and the seconds elapsed, for progress lines.
+    """
+    start = clock.now()
+    pause = interval
+    while True:
+        verdict = check()
+        if verdict.ok:
+            return verdict
+        if verdict.failed:
+            raise GateFailed(what, verdict.why, blocking=verdict.blocking)
+        elapsed = clock.now() - start
+        if elapsed >= deadline:
+            raise GateTimeout(
+                what,
+                f"not ready after {deadline:.0f}s: {verdict.why}",
+                blocking=verdict.blocking,
+                hint="look at the objects listed above; raise the deadline only if they are progressing",
+            )
+        if on_wait is not None:
+            on_wait(verdict, elapsed)
+        clock.sleep(min(pause, max(0.0, deadline - elapsed)))
+        pause = min(max_interval, pause * 1.5)

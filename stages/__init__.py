@@ -1,0 +1,39 @@
+"""The stages, and the one list that breaks ties in the DAG's order."""
+
+from __future__ import annotations
+
+from bootstrap.config import Profile
+from bootstrap.errors import InputError
+from bootstrap.stage import Stage
+from stages.cluster_local import ClusterLocal
+
+ORDER: tuple[str, ...] = (
+    "cluster_local",
+    "cluster_kind",
+    "cluster_k3d",
+    "cluster_k3s_ssh",
+    "cluster_k3s_oci",
+    "cluster_eks",
+    "cluster_docker_desktop",
+    "metallb",
+    "sealed_secrets",
+    "argocd",
+    "root_app",
+    "sync_waves",
+)
+
+CLUSTER_STAGES: dict[str, type[Stage]] = {
+    "local": ClusterLocal,
+}
+
+
+def for_profile(profile: Profile) -> list[Stage]:
+    """The stages a profile runs: its one cluster stage, then the platform stages."""
+    provider = profile.cluster.provider
+    cluster_stage = CLUSTER_STAGES.get(provider)
+    if cluster_stage is None:
+        raise InputError(
+            f"cluster provider {provider!r} is not supported by this version of clusterboot",
+            hint=f"supported providers: {', '.join(sorted(CLUSTER_STAGES))}",
+        )
+    return [cluster_stage()]

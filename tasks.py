@@ -1,0 +1,99 @@
+"""clusterboot's command line: `invoke --list` shows these tasks; each one's docstring is its help.
+
+Tasks stay thin: the work is in bootstrap.app.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from invoke import Context, Exit, task
+
+from bootstrap import app
+
+PROFILE_HELP = "a profile name (profiles/NAME.yaml) or a path to a profile file"
+SET_HELP = "override a profile value, e.g. --set cluster.local.api_port=7443 (repeatable)"
+COMMON_HELP = {
+    "profile": PROFILE_HELP,
+    "set": SET_HELP,
+    "unisolated": "local profile only: run the control plane without a network namespace",
+    "log_format": "auto (console on a terminal, JSON lines otherwise), console or json",
+}
+
+
+def _inv(profile: str, set: list[str], unisolated: bool, log_format: str) -> app.Invocation:  # noqa: A002
+    return app.Invocation(profile=profile, sets=tuple(set), unisolated=unisolated, log_format=log_format)
+
+
+def _exit(code: int) -> None:
+    if code:
+        raise Exit(code=code)
+
+
+@task(
+    iterable=["set"],
+    help={
+        **COMMON_HELP,
+        "only": "run only these stages (comma-separated); the cluster stage always runs",
+        "from_": "run this stage and every stage after it",
+        "report": "where to write the JSON report (default: the profile's state directory)",
+        "junit": "also write a JUnit XML report here",
+    },
+)
+def up(
+    c: Context,
+    profile: str = "local",
+    set: list[str] | None = None,  # noqa: A002
+    only: str = "",
+    from_: str = "",
+    report: str = "",
+    junit: str = "",
+    unisolated: bool = False,
+    log_format: str = "auto",
+) -> None:
+    """Bring the profile's cluster from nothing to synced; exit 0 only when every gate passed."""
+    _exit(
+        app.up(
+            _inv(profile, set or [], unisolated, log_format),
+            only=[s.strip() for s in only.split(",") if s.strip()],
+            start_from=from_ or None,
+            report_path=Path(report) if report else None,
+            junit_path=Path(junit) if junit else None,
+        )
+    )
+
+
+@task(iterable=["set"], help=COMMON_HELP)
+def plan(
+    c: Context, profile: str = "local", set: list[str] | None = None,  # noqa: A002
+    unisolated: bool = False, log_format: str = "auto",
+) -> None:
+    """Print every stage in order: up to date, would change (what), or cannot know yet."""
+    _exit(app.plan(_inv(profile, set or [], unisolated, log_format)))
+
+
+@task(iterable=["set"], help=COMMON_HELP)
+def status(
+    c: Context, profile: str = "local", set: list[str] | None = None,  # noqa: A002
+    unisolated: bool = False, log_format: str = "auto",
+) -> None:
+    """Observed state of every stage, from the cluster itself (JSON); exit 1 if any differs."""
+    _exit(app.status(_inv(profile, set or [], unisolated, log_format)))
+
+
+@task(iterable=["set"], help=COMMON_HELP)
+def down(
+    c: Context, profile: str = "local", set: list[str] | None = None,  # noqa: A002
+    unisolated: bool = False, log_format: str = "auto",
+) -> None:
+    """Tear down what the profile created (never an attached cluster)."""
+    _exit(app.down(_inv(profile, set or [], unisolated, log_format)))
+
+
+@task(iterable=["set"], help=COMMON_HELP)
+def doctor(
+    c: Context, profile: str = "local", set: list[str] | None = None,  # noqa: A002
+    unisolated: bool = False, log_format: str = "auto",
+) -> None:
+    """List the tools the profile needs, found or missing, with versions and how to install."""
+    _exit(app.doctor(_inv(profile, set or [], unisolated, log_format)))

@@ -1,0 +1,154 @@
+"""The engine with in-memory stages: order, concurrency bound, failure policy, re-run."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from bootstrap import report, wait
+from bootstrap.config import Profile
+from bootstrap.engine import Engine
+from bootstrap.errors import StageFailed, TemporaryError
+from bootstrap.stage import CannotKnowYet, Change, ClusterInfo, Context, Stage, Verdict
+
+ORDER = ("cluster_fake", "metallb", "sealed_secrets", "argocd", "root_app")
+
+
+class World:
+    """What the fake stages observe and change: a set of facts."""
+
+    def __init__(self) -> None:
+        self.facts: set[str] = set()
+        self.applied: list[str] = []
+        self.lock = threading.Lock()
+        self.running = 0
+        self.max_running = 0
+        self.fail: dict[str, Exception] = {}
+
+
+class Fact(Stage):
+    needs: ClassVar[tuple[str, ...]] = ("cluster",)
+
+    def __init__(self, name: str, world: World, *, needs: tuple[str, ...] = ("cluster",), provides: str | None = None) -> None:
+        self.name = name  # type: ignore[misc]
+        self.needs = needs  # type: ignore[misc]
+        self.provides = provides  # type: ignore[misc]
+        self.world = world
+
+    def plan(self, ctx: Context) -> Iterator[Change]:
+        if self.provides != "cluster" and not ctx.has_cluster:
+            raise CannotKnowYet("needs the cluster")
+        if self.name not in self.world.facts:
+            yield Change(f"create {self.name}", self._apply)
+        elif self.provides == "cluster":
+            ctx.publish_cluster(ClusterInfo(Path("/k"), "ctx", "https://127.0.0.1:1"))
+
+    def _apply(self, ctx: Context) -> None:
+        with self.world.lock:
+            self.world.running += 1
+            self.world.max_running = max(self.world.max_running, self.world.running)
+        try:
+            error = self.world.fail.pop(self.name, None)
+            if error is not None:
+                raise error
+            self.world.facts.add(self.name)
+            self.world.applied.append(self.name)
+            if self.provides == "cluster":
+                ctx.publish_cluster(ClusterInfo(Path("/k"), "ctx", "https://127.0.0.1:1"))
+        finally:
+            with self.world.lock:
+                self.world.running -= 1
+
+    def gate(self, ctx: Context) -> Verdict:
+        return Verdict.passed(f"{self.name} ok") if self.name in self.world.facts else Verdict.waiting("absent")
+
+
+def make(world: World, concurrency: int = 2) -> Engine:
+    profile = Profile.model_validate(
+        {"name": "t", "cluster": {"provider": "local", "name": "t"}, "concurrency": concurrency}
+    )
+    ctx = Context(profile=profile, runner=None, state_dir=Path("/nonexistent"), clock=wait.FakeClock())  # type: ignore[arg-type]
+    stages = [
+        Fact("root_app", world, needs=("argocd",)),
+        Fact("argocd", world),
+        Fact("sealed_secrets", world),
+        Fact("metallb", world),
+        Fact("cluster_fake", world, needs=(), provides="cluster"),
+    ]
+    return Engine(ctx, stages, tie_order=ORDER)
+
+
+def run(engine: Engine) -> report.Report:
+    return engine.up(report.Report(profile="t"), selected=engine.selection())
+
+
+def test_up_applies_every_stage_once_in_dependency_order() -> None:
+    world = World()
+    result = run(make(world))
+    assert result.result == "succeeded"
+    assert world.applied[0] == "cluster_fake"
+    assert world.applied.index("argocd") < world.applied.index("root_app")
+    assert sorted(world.applied) == sorted(ORDER)
+    assert {s.name: s.status for s in result.stages} == {n: "changed" for n in ORDER}
+
+
+def test_second_up_changes_nothing() -> None:
+    world = World()
+    run(make(world))
+    again = run(make(world))
+    assert again.result == "succeeded"
+    assert {s.status for s in again.stages} == {"unchanged"}
+    assert len(world.applied) == len(ORDER)
+
+
+@pytest.mark.parametrize("bound", [1, 2, 3])
+def test_independent_stages_run_concurrently_within_the_bound(bound: int) -> None:
+    world = World()
+    run(make(world, concurrency=bound))
+    assert world.max_running <= bound
+
+
+def test_a_failed_stage_blocks_only_its_dependents_and_the_report_says_why() -> None:
+    world = World()
+    world.fail["argocd"] = StageFailed("argocd", "apply", cause="boom", hint="fix it")
+    result = run(make(world))
+    by_name = {s.name: s for s in result.stages}
+    assert result.result == "failed"
+    assert by_name["argocd"].status == "failed"
+    assert "boom" in by_name["argocd"].why
+    assert by_name["root_app"].status == "not-run"
+    assert "needs argocd" in by_name["root_app"].why
+    assert by_name["metallb"].status == "changed"
+    assert by_name["sealed_secrets"].status == "changed"
+
+
+def test_rerun_after_a_failure_converges_without_duplicates() -> None:
+    world = World()
+    world.fail["argocd"] = StageFailed("argocd", "apply", cause="boom")
+    run(make(world))
+    again = run(make(world))
+    assert again.result == "succeeded"
+    assert sorted(world.applied) == sorted(ORDER)
+    statuses = {s.name: s.status for s in again.stages}
+    assert statuses["argocd"] == "changed"
+    assert statuses["metallb"] == "unchanged"
+
+
+def test_a_temporary_error_retries_the_stage_and_counts_attempts() -> None:
+    world = World()
+    world.fail["metallb"] = TemporaryError("webhook not serving yet")
+    result = run(make(world))
+    metallb = next(s for s in result.stages if s.name == "metallb")
+    assert metallb.status == "changed"
+    assert metallb.attempts == 2
+
+
+def test_plan_marks_stages_behind_a_missing_cluster_as_cannot_know_yet() -> None:
+    rows = make(World()).plan()
+    assert [r.stage for r in rows] == list(ORDER)
+    assert rows[0].state == "would change"
+    assert {r.state for r in rows[1:]} == {"cannot know yet"}
