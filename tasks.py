@@ -21,8 +21,10 @@ COMMON_HELP = {
 }
 
 
-def _inv(profile: str, set: list[str], unisolated: bool, log_format: str) -> app.Invocation:  # noqa: A002
-    return app.Invocation(profile=profile, sets=tuple(set), unisolated=unisolated, log_format=log_format)
+def _inv(profile: str, set: list[str], unisolated: bool, log_format: str) -> app.Invocation:
+    return app.Invocation(
+        profile=profile, sets=tuple(set), unisolated=unisolated, log_format=log_format
+    )
 
 
 def _exit(code: int) -> None:
@@ -43,7 +45,7 @@ def _exit(code: int) -> None:
 def up(
     c: Context,
     profile: str = "local",
-    set: list[str] | None = None,  # noqa: A002
+    set: list[str] | None = None,
     only: str = "",
     from_: str = "",
     report: str = "",
@@ -65,8 +67,11 @@ def up(
 
 @task(iterable=["set"], help=COMMON_HELP)
 def plan(
-    c: Context, profile: str = "local", set: list[str] | None = None,  # noqa: A002
-    unisolated: bool = False, log_format: str = "auto",
+    c: Context,
+    profile: str = "local",
+    set: list[str] | None = None,
+    unisolated: bool = False,
+    log_format: str = "auto",
 ) -> None:
     """Print every stage in order: up to date, would change (what), or cannot know yet."""
     _exit(app.plan(_inv(profile, set or [], unisolated, log_format)))
@@ -74,8 +79,11 @@ def plan(
 
 @task(iterable=["set"], help=COMMON_HELP)
 def status(
-    c: Context, profile: str = "local", set: list[str] | None = None,  # noqa: A002
-    unisolated: bool = False, log_format: str = "auto",
+    c: Context,
+    profile: str = "local",
+    set: list[str] | None = None,
+    unisolated: bool = False,
+    log_format: str = "auto",
 ) -> None:
     """Observed state of every stage, from the cluster itself (JSON); exit 1 if any differs."""
     _exit(app.status(_inv(profile, set or [], unisolated, log_format)))
@@ -83,8 +91,11 @@ def status(
 
 @task(iterable=["set"], help=COMMON_HELP)
 def down(
-    c: Context, profile: str = "local", set: list[str] | None = None,  # noqa: A002
-    unisolated: bool = False, log_format: str = "auto",
+    c: Context,
+    profile: str = "local",
+    set: list[str] | None = None,
+    unisolated: bool = False,
+    log_format: str = "auto",
 ) -> None:
     """Tear down what the profile created (never an attached cluster)."""
     _exit(app.down(_inv(profile, set or [], unisolated, log_format)))
@@ -92,8 +103,11 @@ def down(
 
 @task(iterable=["set"], help=COMMON_HELP)
 def doctor(
-    c: Context, profile: str = "local", set: list[str] | None = None,  # noqa: A002
-    unisolated: bool = False, log_format: str = "auto",
+    c: Context,
+    profile: str = "local",
+    set: list[str] | None = None,
+    unisolated: bool = False,
+    log_format: str = "auto",
 ) -> None:
     """List the tools the profile needs, found or missing, with versions and how to install."""
     _exit(app.doctor(_inv(profile, set or [], unisolated, log_format)))

@@ -20,7 +20,7 @@ from bootstrap import profile as profiles
 from bootstrap import report, runner, tools
 from bootstrap.config import Profile
 from bootstrap.engine import Engine
-from bootstrap.errors import ClusterbootError, Interrupted
+from bootstrap.errors import ClusterbootError, InputError, Interrupted
 from bootstrap.secrets import redact
 from bootstrap.stage import Context
 from bootstrap.wait import Clock, RealClock
@@ -111,11 +111,26 @@ def up(
 
 def preflight(ctx: Context, engine: Engine, selected: Sequence[str]) -> None:
     """Every input check that can fail, before any stage runs."""
+    check_writable(ctx.state_dir)
     tools.require(ctx.runner, tools.tools_for(ctx.profile))
     for name in selected:
         stage = engine.stages[name]
         if stage.skip_reason(ctx.profile) is None:
             stage.preflight(ctx)
+
+
+def check_writable(directory: Path) -> None:
+    """The state directory must take files (kubeconfig, reports); say so before starting."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        probe = directory / ".write-check"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        raise InputError(
+            f"state directory {directory} is not writable: {err.strerror or err}",
+            hint="fix its permissions or mount, or point `state_dir` in the profile elsewhere",
+        ) from err
 
 
 def print_summary(run: report.Report, out: TextIO, *, report_file: Path) -> None:
@@ -128,7 +143,9 @@ def print_summary(run: report.Report, out: TextIO, *, report_file: Path) -> None
     lines += [f"  failed: {s.name}: {s.why}" for s in failed]
     lines += [f"  not run: {s.name}: {s.why}" for s in not_run]
     if run.cluster:
-        lines.append(f"  kubeconfig: {run.cluster['kubeconfig']} (context {run.cluster['context']})")
+        lines.append(
+            f"  kubeconfig: {run.cluster['kubeconfig']} (context {run.cluster['context']})"
+        )
     if run.result != "succeeded":
         lines.append("  run the same command again to continue from where it stopped")
     lines.append(f"  report: {report_file}")
@@ -140,7 +157,9 @@ def plan(inv: Invocation) -> int:
         ctx, engine = _context(inv)
         rows = engine.plan()
         width = max(len(r.stage) for r in rows)
-        print(f"plan for profile {ctx.profile.name} ({ctx.profile.cluster.provider}):", file=inv.out)
+        print(
+            f"plan for profile {ctx.profile.name} ({ctx.profile.cluster.provider}):", file=inv.out
+        )
         for index, row in enumerate(rows, 1):
             print(f"{index:>2}. {row.stage:<{width}}  {row.state}", file=inv.out)
             for detail in row.detail:
@@ -154,12 +173,15 @@ def status(inv: Invocation) -> int:
     def body() -> int:
         ctx, engine = _context(inv)
         rows = engine.plan()
-        data = {
+        data: dict[str, object] = {
             "profile": ctx.profile.name,
             "stages": [{"name": r.stage, "state": r.state, "detail": list(r.detail)} for r in rows],
         }
         if ctx.has_cluster:
-            data["cluster"] = {"kubeconfig": str(ctx.cluster.kubeconfig), "api_url": ctx.cluster.api_url}
+            data["cluster"] = {
+                "kubeconfig": str(ctx.cluster.kubeconfig),
+                "api_url": ctx.cluster.api_url,
+            }
         print(redact(json.dumps(data, indent=2)), file=inv.out)
         return 0 if all(r.state in {"up to date", "skipped"} for r in rows) else 1
 
@@ -187,4 +209,3 @@ def doctor(inv: Invocation) -> int:
         return 0 if all(s.ok for s in statuses) else 1
 
     return guarded(inv, body)
-

@@ -213,9 +213,7 @@ class RootApp(Model):
 
 class Waves(Model):
     deadline_seconds: Annotated[int, Field(ge=1, le=86400)] = 900
-    per_wave_seconds: dict[int, Annotated[int, Field(ge=1, le=86400)]] = Field(
-        default_factory=dict
-    )
+    per_wave_seconds: dict[int, Annotated[int, Field(ge=1, le=86400)]] = Field(default_factory=dict)
     progressing_grace_seconds: Annotated[int, Field(ge=0, le=86400)] = 300
 
 

@@ -1,15 +1,15 @@
 """The one error tree. Every error says what failed, why, and what to do next (``hint``).
 
-    ClusterbootError
-    ├── InputError            exit 2, raised before anything is touched
-    │   ├── ProfileError      a profile file or --set value (file and key named)
-    │   ├── DagError          unknown stage, cycle, bad --only/--from
-    │   └── MissingTool       an executable the profile needs is not on PATH
-    ├── CommandFailed         a process exited non-zero (argv redacted, stderr tail)
-    ├── TemporaryError        worth retrying (webhook not serving, 5xx, connection refused)
-    ├── StageFailed           a stage's plan or apply failed; wraps the cause
-    └── GateFailed            a health gate said no, with the last diagnosis
-        └── GateTimeout       ...because its deadline passed
+ClusterbootError
+├── InputError            exit 2, raised before anything is touched
+│   ├── ProfileError      a profile file or --set value (file and key named)
+│   ├── DagError          unknown stage, cycle, bad --only/--from
+│   └── MissingTool       an executable the profile needs is not on PATH
+├── CommandFailed         a process exited non-zero (argv redacted, stderr tail)
+├── TemporaryError        worth retrying (webhook not serving, 5xx, connection refused)
+├── StageFailed           a stage's plan or apply failed; wraps the cause
+└── GateFailed            a health gate said no, with the last diagnosis
+    └── GateTimeout       ...because its deadline passed
 """
 
 from __future__ import annotations
@@ -77,10 +77,7 @@ class CommandFailed(ClusterbootError):
         timed_out: bool = False,
     ) -> None:
         shown = " ".join(argv)
-        if timed_out:
-            what = f"`{shown}` timed out"
-        else:
-            what = f"`{shown}` exited with {exit_code}"
+        what = f"`{shown}` timed out" if timed_out else f"`{shown}` exited with {exit_code}"
         tail = f"\n  stderr: {stderr_tail.strip()}" if stderr_tail.strip() else ""
         super().__init__(what + tail, hint=hint)
         self.argv = list(argv)
@@ -105,7 +102,9 @@ class StageFailed(ClusterbootError):
 class GateFailed(ClusterbootError):
     """A health gate failed; ``blocking`` lists each object and why."""
 
-    def __init__(self, gate: str, why: str, *, blocking: Sequence[str] = (), hint: str = "") -> None:
+    def __init__(
+        self, gate: str, why: str, *, blocking: Sequence[str] = (), hint: str = ""
+    ) -> None:
         lines = "".join(f"\n  - {b}" for b in blocking)
         super().__init__(f"{gate}: {why}{lines}", hint=hint)
         self.gate = gate

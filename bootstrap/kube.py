@@ -7,7 +7,6 @@ the code (health rules, plans) stays pure and testable without a client.
 from __future__ import annotations
 
 import contextlib
-import socket
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,13 +15,7 @@ from typing import Any
 import urllib3
 from kubernetes import client, config, dynamic, watch
 from kubernetes.client.exceptions import ApiException
-from kubernetes.dynamic.exceptions import (
-    ApiException as DynamicApiException,
-)
-from kubernetes.dynamic.exceptions import (
-    NotFoundError,
-    ResourceNotFoundError,
-)
+from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from bootstrap.errors import ClusterbootError, TemporaryError
 
@@ -104,11 +97,15 @@ class Kube:
                 ) from err
 
     # -- reads ------------------------------------------------------------------------------
-    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> Obj | None:
+    def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> Obj | None:
         res = self.resource(api_version, kind)
         try:
             found = _translate(
-                lambda: res.get(name=name, namespace=namespace, _request_timeout=self.request_timeout),
+                lambda: res.get(
+                    name=name, namespace=namespace, _request_timeout=self.request_timeout
+                ),
                 f"get {kind} {name}",
             )
         except NotFound:
@@ -154,13 +151,14 @@ class Kube:
         res = self.resource(api_version, kind)
         watcher = watch.Watch()
         try:
-            stream = res.watch(
+            stream = watcher.stream(
+                res.get,
                 namespace=namespace,
                 resource_version=resource_version,
-                timeout=timeout_seconds,
+                timeout_seconds=timeout_seconds,
                 label_selector=label_selector,
                 allow_watch_bookmarks=True,
-                watcher=watcher,
+                serialize=False,
                 _request_timeout=(5, timeout_seconds + 10),
             )
             for event in stream:
@@ -168,11 +166,11 @@ class Kube:
                 if event["type"] == "ERROR" and raw.get("code") == 410:
                     raise Expired(str(raw.get("message", "resource version too old")))
                 yield event["type"], raw
-        except (ApiException, DynamicApiException) as err:
+        except ApiException as err:
             if err.status == 410:
                 raise Expired(str(err.reason)) from err
             raise _classify(err, f"watch {kind}") from err
-        except (urllib3.exceptions.HTTPError, OSError, socket.timeout) as err:
+        except (TimeoutError, urllib3.exceptions.HTTPError, OSError) as err:
             raise TemporaryError(f"watch {kind} interrupted: {err}") from err
         finally:
             watcher.stop()
@@ -216,13 +214,13 @@ class Kube:
         )
         return _plain(result)
 
-    def delete(
-        self, api_version: str, kind: str, name: str, namespace: str | None = None
-    ) -> bool:
+    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
         res = self.resource(api_version, kind)
         try:
             _translate(
-                lambda: res.delete(name=name, namespace=namespace, _request_timeout=self.request_timeout),
+                lambda: res.delete(
+                    name=name, namespace=namespace, _request_timeout=self.request_timeout
+                ),
                 f"delete {kind} {name}",
             )
         except NotFound:
@@ -231,16 +229,17 @@ class Kube:
 
     def readyz(self) -> tuple[bool, str]:
         try:
-            text = self.api.call_api(
-                "/readyz", "GET", response_type="str", _preload_content=True,
-                _return_http_data_only=True, auth_settings=["BearerToken"],
-                _request_timeout=5,
+            method, url, headers, _, _ = self.api.param_serialize(
+                "GET", "/readyz", auth_settings=["BearerToken"]
             )
-            return True, str(text)
-        except ApiException as err:
-            return False, f"/readyz answered {err.status}: {str(err.body)[:300]}"
-        except (urllib3.exceptions.HTTPError, OSError) as err:
+            response = self.api.call_api(method, url, header_params=headers, _request_timeout=5)
+            response.read()
+        except (urllib3.exceptions.HTTPError, OSError, ApiException) as err:
             return False, f"API server unreachable at {self.host}: {_reason(err)}"
+        text = (response.data or b"").decode(errors="replace")
+        if response.status != 200:
+            return False, f"/readyz answered {response.status}: {text[:300]}"
+        return True, text
 
     def server_version(self) -> str:
         info = _translate(lambda: client.VersionApi(self.api).get_code(), "version")
@@ -266,7 +265,7 @@ def _plain(obj: Any) -> Obj:
 def _translate(call: Any, what: str) -> Any:
     try:
         return call()
-    except (ApiException, DynamicApiException) as err:
+    except ApiException as err:
         raise _classify(err, what) from err
     except (urllib3.exceptions.HTTPError, OSError) as err:
         raise TemporaryError(f"{what}: API server unreachable: {_reason(err)}") from err
@@ -277,14 +276,14 @@ def _reason(err: BaseException) -> str:
     return text.splitlines()[0][:200]
 
 
-def _classify(err: ApiException | DynamicApiException, what: str) -> ClusterbootError:
+def _classify(err: ApiException, what: str) -> ClusterbootError:
     """Transient API answers become TemporaryError (retried); the rest fail at once."""
     status = getattr(err, "status", None)
     message = _server_message(err)
     if status == 404:
         return NotFound(f"{what}: not found")
     transient = (
-        status in {409, 429, 500, 502, 503, 504}
+        status in {0, None, 409, 429, 500, 502, 503, 504}
         or "failed calling webhook" in message
         or "no endpoints available" in message
         or "connection refused" in message

@@ -61,7 +61,8 @@ class Report:
         return result
 
     def to_dict(self) -> dict[str, Any]:
-        return _scrubbed(asdict(self))
+        scrubbed: dict[str, Any] = _scrubbed(asdict(self))
+        return scrubbed
 
 
 def now_iso() -> str:
@@ -92,11 +93,17 @@ def write_junit(report: Report, path: Path) -> None:
     failures = skipped = 0
     for stage in data["stages"]:
         case = ET.SubElement(
-            suite, "testcase", classname="stages", name=stage["name"], time=f"{stage['seconds']:.3f}"
+            suite,
+            "testcase",
+            classname="stages",
+            name=stage["name"],
+            time=f"{stage['seconds']:.3f}",
         )
         if stage["status"] == "failed":
             failures += 1
-            ET.SubElement(case, "failure", message=stage["why"].splitlines()[0] if stage["why"] else "")
+            ET.SubElement(
+                case, "failure", message=stage["why"].splitlines()[0] if stage["why"] else ""
+            )
         elif stage["status"] == "not-run":
             skipped += 1
             ET.SubElement(case, "skipped", message=stage["why"])

@@ -115,7 +115,7 @@ class Stage:
     name: ClassVar[str]
     needs: ClassVar[tuple[str, ...]] = ()
     provides: ClassVar[str | None] = None
-    """An alias other stages may need instead of the name (every cluster stage provides 'cluster')."""
+    """An alias other stages may need instead of the name (cluster stages provide 'cluster')."""
 
     def skip_reason(self, profile: Profile) -> str | None:
         """Why this stage does nothing for ``profile`` (disabled, not applicable), or None."""

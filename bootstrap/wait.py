@@ -78,7 +78,7 @@ def until(
                 what,
                 f"not ready after {deadline:.0f}s: {verdict.why}",
                 blocking=verdict.blocking,
-                hint="look at the objects listed above; raise the deadline only if they are progressing",
+                hint="look at the objects listed above; raise the deadline only if they progress",
             )
         if on_wait is not None:
             on_wait(verdict, elapsed)

@@ -15,7 +15,7 @@ from typing import Any
 from bootstrap import runner
 from bootstrap.config import Profile
 from bootstrap.controlplane import binaries, netns
-from bootstrap.controlplane.cluster import LocalControlPlane, write_kubeconfig
+from bootstrap.controlplane.cluster import COMPONENTS, LocalControlPlane, write_kubeconfig
 from bootstrap.controlplane.pki import Pki
 from bootstrap.errors import InputError, StageFailed
 from bootstrap.stage import Change, ClusterInfo, Context, Stage, Verdict
@@ -49,7 +49,9 @@ class ClusterLocal(Stage):
         if ctx.options.get("unisolated"):
             cfg = cfg.model_copy(update={"isolation": "none"})
         local = ctx.runner if isinstance(ctx.runner, runner.LocalRunner) else runner.LocalRunner()
-        return LocalControlPlane(cfg, name=ctx.profile.cluster.name, state_dir=ctx.state_dir, run=local)
+        return LocalControlPlane(
+            cfg, name=ctx.profile.cluster.name, state_dir=ctx.state_dir, run=local
+        )
 
     def info(self, ctx: Context, plane: LocalControlPlane) -> ClusterInfo:
         return ClusterInfo(
@@ -70,18 +72,23 @@ class ClusterLocal(Stage):
             return
         if seen.keeper_alive:
             dead = ", ".join(seen.dead_components) or "components"
-            yield Change(f"restart {dead} (exited; {seen.error or 'see logs'})",
-                         lambda c: self._restart(c, plane))
+            yield Change(
+                f"restart {dead} (exited; {seen.error or 'see logs'})",
+                lambda c: self._restart(c, plane),
+            )
         else:
             if seen.port_taken:
                 raise StageFailed(
-                    self.name, "start",
+                    self.name,
+                    "start",
                     cause=f"127.0.0.1:{plane.cfg.api_port} is already in use by another program",
                     hint="stop that program, or pick another port: --set cluster.local.api_port=N",
                 )
-            what = "start local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok)"
+            what = f"start local control plane ({', '.join(COMPONENTS)})"
             if seen.stale_pid_files:
-                what += f"; clear leftovers of a stopped cluster ({', '.join(seen.stale_pid_files)})"
+                what += (
+                    f"; clear leftovers of a stopped cluster ({', '.join(seen.stale_pid_files)})"
+                )
             yield Change(what, lambda c: self._start(c, plane))
         yield Change(f"register {plane.cfg.nodes} kwok nodes", self._apply_nodes)
         yield Change(f"apply Deployment {PROBE_NAMESPACE}/{PROBE_NAME}", self._apply_probe)
@@ -91,8 +98,12 @@ class ClusterLocal(Stage):
             yield Change("write kubeconfig", lambda c: self._write_kubeconfig(c, plane))
 
     def _write_kubeconfig(self, ctx: Context, plane: LocalControlPlane) -> None:
-        write_kubeconfig(ctx.state_dir / "kubeconfig", server=plane.api_url,
-                         keys=Pki(plane.layout.pki_dir), context=ctx.profile.name)
+        write_kubeconfig(
+            ctx.state_dir / "kubeconfig",
+            server=plane.api_url,
+            keys=Pki(plane.layout.pki_dir),
+            context=ctx.profile.name,
+        )
 
     def _start(self, ctx: Context, plane: LocalControlPlane) -> None:
         plane.clear_leftovers()
@@ -108,18 +119,24 @@ class ClusterLocal(Stage):
     def _objects_plan(self, ctx: Context) -> Iterator[Change]:
         nodes, _ = ctx.kube.list("v1", "Node", label_selector="type=kwok")
         if len(nodes) < ctx.profile.cluster.local.nodes:
-            yield Change(f"register {ctx.profile.cluster.local.nodes - len(nodes)} kwok nodes",
-                         self._apply_nodes)
+            yield Change(
+                f"register {ctx.profile.cluster.local.nodes - len(nodes)} kwok nodes",
+                self._apply_nodes,
+            )
         if ctx.kube.get("apps/v1", "Deployment", PROBE_NAME, PROBE_NAMESPACE) is None:
             yield Change(f"apply Deployment {PROBE_NAMESPACE}/{PROBE_NAME}", self._apply_probe)
 
     def _apply_nodes(self, ctx: Context) -> None:
         cfg = ctx.profile.cluster.local
         for index in range(cfg.nodes):
-            ctx.kube.apply(fake_node(f"kwok-node-{index}", cfg.node_cpu, cfg.node_memory, cfg.node_pods))
+            ctx.kube.apply(
+                fake_node(f"kwok-node-{index}", cfg.node_cpu, cfg.node_memory, cfg.node_pods)
+            )
 
     def _apply_probe(self, ctx: Context) -> None:
-        ctx.kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": PROBE_NAMESPACE}})
+        ctx.kube.apply(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": PROBE_NAMESPACE}}
+        )
         ctx.kube.apply(probe_deployment())
 
     def down(self, ctx: Context) -> list[str]:
@@ -138,16 +155,22 @@ class ClusterLocal(Stage):
         nodes, _ = ctx.kube.list("v1", "Node")
         not_ready = [n["metadata"]["name"] for n in nodes if not _condition(n, "Ready")]
         if len(nodes) < ctx.profile.cluster.local.nodes or not_ready:
-            return Verdict.waiting(f"{len(nodes) - len(not_ready)}/{ctx.profile.cluster.local.nodes} nodes Ready",
-                                   *(f"Node {n} not Ready" for n in not_ready))
+            return Verdict.waiting(
+                f"{len(nodes) - len(not_ready)}/{ctx.profile.cluster.local.nodes} nodes Ready",
+                *(f"Node {n} not Ready" for n in not_ready),
+            )
         if ctx.kube.get("v1", "ServiceAccount", "default", "default") is None:
             return Verdict.waiting("ServiceAccount default/default not created yet")
         probe = ctx.kube.get("apps/v1", "Deployment", PROBE_NAME, PROBE_NAMESPACE)
         if probe is None or not _condition(probe, "Available"):
-            return Verdict.waiting("probe Deployment has no Ready pod yet",
-                                   f"Deployment {PROBE_NAMESPACE}/{PROBE_NAME}")
-        return Verdict.passed(f"{len(nodes)} nodes Ready, {ctx.kube.server_version()}, "
-                              f"kubeconfig {Path(ctx.cluster.kubeconfig)}")
+            return Verdict.waiting(
+                "probe Deployment has no Ready pod yet",
+                f"Deployment {PROBE_NAMESPACE}/{PROBE_NAME}",
+            )
+        return Verdict.passed(
+            f"{len(nodes)} nodes Ready, {ctx.kube.server_version()}, "
+            f"kubeconfig {Path(ctx.cluster.kubeconfig)}"
+        )
 
 
 def _condition(obj: dict[str, Any], kind: str) -> bool:
@@ -163,8 +186,13 @@ def fake_node(name: str, cpu: str, memory: str, pods: int) -> dict[str, Any]:
         "metadata": {
             "name": name,
             "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
-            "labels": {"type": "kwok", "kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
-                       "kubernetes.io/arch": "amd64", "kubernetes.io/role": "agent"},
+            "labels": {
+                "type": "kwok",
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "kubernetes.io/role": "agent",
+            },
         },
         "status": {"allocatable": capacity, "capacity": capacity},
     }

@@ -68,7 +68,9 @@ def locate(cfg: LocalCluster) -> Binaries:
 def verify(cfg: LocalCluster, runner: Runner) -> Binaries:
     """Every binary present, executable and at the pinned version; else an InputError."""
     found = locate(cfg)
-    missing = [f"{name} ({path})" for name, path in found.all().items() if not os.access(path, os.X_OK)]
+    missing = [
+        f"{name} ({path})" for name, path in found.all().items() if not os.access(path, os.X_OK)
+    ]
     missing += [str(p) for p in found.kwok_stages if not p.is_file()]
     if missing:
         raise InputError(

@@ -50,7 +50,9 @@ class Observation:
 
 
 class LocalControlPlane:
-    def __init__(self, cfg: LocalCluster, *, name: str, state_dir: Path, run: runner.LocalRunner) -> None:
+    def __init__(
+        self, cfg: LocalCluster, *, name: str, state_dir: Path, run: runner.LocalRunner
+    ) -> None:
         self.cfg = cfg
         self.name = name
         self.layout = Layout(state_dir / "local-cluster")
@@ -92,8 +94,10 @@ class LocalControlPlane:
         keys = pki.ensure(self.layout.pki_dir)
         ports = components.Ports.for_isolation(self.cfg.isolation, self.cfg.api_port)
         write_kubeconfig(
-            self.layout.admin_kubeconfig, server=f"https://127.0.0.1:{ports.apiserver}",
-            keys=keys, context=self.name,
+            self.layout.admin_kubeconfig,
+            server=f"https://127.0.0.1:{ports.apiserver}",
+            keys=keys,
+            context=self.name,
         )
         spec = components.spec(
             self.cfg, name=self.name, layout=self.layout, pki=keys, binaries=found, ports=ports
@@ -112,8 +116,9 @@ class LocalControlPlane:
         pid = read_pid(self.layout.keeper_pid)
         if pid is None:
             raise ClusterbootError("the keeper is gone", hint="run `invoke up` again")
+        before = int(read_state(self.layout.state_file).get("generation", 0))
         runner.signal_process(pid, "HUP")
-        self.await_phase(clock=clock)
+        self.await_phase(clock=clock, after_generation=before)
 
     def clear_leftovers(self) -> list[str]:
         """Stop processes from an earlier cluster whose keeper died; remove stale pid files."""
@@ -121,16 +126,24 @@ class LocalControlPlane:
         for name in (*COMPONENTS, "keeper"):
             path = self.layout.keeper_pid if name == "keeper" else self.layout.pid_file(name)
             pid = read_pid(path)
-            if pid is not None and runner.pid_alive(pid) and runner.process_runs(pid, self.layout.root):
+            if (
+                pid is not None
+                and runner.pid_alive(pid)
+                and runner.process_runs(pid, self.layout.root)
+            ):
                 runner.terminate(pid, grace=10.0)
                 stopped.append(name)
             path.unlink(missing_ok=True)
         return stopped
 
-    def await_phase(self, *, clock: wait.Clock) -> None:
+    def await_phase(self, *, clock: wait.Clock, after_generation: int = 0) -> None:
+        """Wait until the keeper reports a (re)start newer than ``after_generation``."""
+
         def check() -> Verdict:
             state = read_state(self.layout.state_file)
             phase = state.get("phase")
+            if int(state.get("generation", 0)) <= after_generation and phase != "failed":
+                return Verdict.waiting(f"keeper is (re)starting {state.get('starting', '')}")
             if phase == "ready":
                 return Verdict.passed("all components started")
             if phase in {"failed", "stopped"}:
@@ -141,8 +154,14 @@ class LocalControlPlane:
             return Verdict.waiting(f"starting {state.get('starting', 'the keeper')}")
 
         try:
-            wait.until(check, what="local control plane", deadline=180, clock=clock, interval=0.05,
-                       max_interval=0.25)
+            wait.until(
+                check,
+                what="local control plane",
+                deadline=180,
+                clock=clock,
+                interval=0.05,
+                max_interval=0.25,
+            )
         except GateFailed as err:
             err.hint = err.hint or f"component logs are in {self.layout.logs}"
             raise
@@ -193,10 +212,24 @@ def write_kubeconfig(path: Path, *, server: str, keys: pki.Pki, context: str) ->
     doc = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": context, "cluster": {"server": server, "certificate-authority-data": b64(keys.ca_cert)}}],
-        "users": [{"name": f"{context}-admin", "user": {
-            "client-certificate-data": b64(keys.admin_cert), "client-key-data": b64(keys.admin_key)}}],
-        "contexts": [{"name": context, "context": {"cluster": context, "user": f"{context}-admin"}}],
+        "clusters": [
+            {
+                "name": context,
+                "cluster": {"server": server, "certificate-authority-data": b64(keys.ca_cert)},
+            }
+        ],
+        "users": [
+            {
+                "name": f"{context}-admin",
+                "user": {
+                    "client-certificate-data": b64(keys.admin_cert),
+                    "client-key-data": b64(keys.admin_key),
+                },
+            }
+        ],
+        "contexts": [
+            {"name": context, "context": {"cluster": context, "user": f"{context}-admin"}}
+        ],
         "current-context": context,
     }
     pki.write_private(path, yaml.safe_dump(doc, sort_keys=False).encode())

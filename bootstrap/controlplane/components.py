@@ -55,19 +55,27 @@ def spec(
     kubeconfig = str(layout.admin_kubeconfig)
     api = f"https://127.0.0.1:{ports.apiserver}"
     etcd_url = f"http://127.0.0.1:{ports.etcd_client}"
-    shared = [f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
-              f"--authorization-kubeconfig={kubeconfig}", "--bind-address=127.0.0.1",
-              "--leader-elect=false"]
+    shared = [
+        f"--kubeconfig={kubeconfig}",
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
+        "--bind-address=127.0.0.1",
+        "--leader-elect=false",
+    ]
     components = [
         {
             "name": "etcd",
             "argv": [
-                str(binaries.etcd), "--name=node0", f"--data-dir={layout.etcd_data}",
-                f"--listen-client-urls={etcd_url}", f"--advertise-client-urls={etcd_url}",
+                str(binaries.etcd),
+                "--name=node0",
+                f"--data-dir={layout.etcd_data}",
+                f"--listen-client-urls={etcd_url}",
+                f"--advertise-client-urls={etcd_url}",
                 f"--listen-peer-urls=http://127.0.0.1:{ports.etcd_peer}",
                 f"--initial-advertise-peer-urls=http://127.0.0.1:{ports.etcd_peer}",
                 f"--initial-cluster=node0=http://127.0.0.1:{ports.etcd_peer}",
-                "--auto-compaction-retention=1", "--quota-backend-bytes=4294967296",
+                "--auto-compaction-retention=1",
+                "--quota-backend-bytes=4294967296",
                 "--unsafe-no-fsync=true",
             ],
             "ready": {"kind": "http", "url": f"{etcd_url}/health"},
@@ -76,12 +84,18 @@ def spec(
         {
             "name": "kube-apiserver",
             "argv": [
-                str(binaries.kube_apiserver), f"--etcd-servers={etcd_url}",
-                "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
-                f"--secure-port={ports.apiserver}", "--endpoint-reconciler-type=none",
-                "--allow-privileged=true", "--authorization-mode=Node,RBAC",
-                f"--tls-cert-file={pki.admin_cert}", f"--tls-private-key-file={pki.admin_key}",
-                f"--client-ca-file={pki.ca_cert}", f"--service-account-key-file={pki.sa_pub}",
+                str(binaries.kube_apiserver),
+                f"--etcd-servers={etcd_url}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={ports.apiserver}",
+                "--endpoint-reconciler-type=none",
+                "--allow-privileged=true",
+                "--authorization-mode=Node,RBAC",
+                f"--tls-cert-file={pki.admin_cert}",
+                f"--tls-private-key-file={pki.admin_key}",
+                f"--client-ca-file={pki.ca_cert}",
+                f"--service-account-key-file={pki.sa_pub}",
                 f"--service-account-signing-key-file={pki.sa_key}",
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
@@ -94,16 +108,21 @@ def spec(
         {
             "name": "kube-controller-manager",
             "argv": [
-                str(binaries.kube_controller_manager), *shared,
+                str(binaries.kube_controller_manager),
+                *shared,
                 f"--secure-port={ports.controller_manager}",
                 f"--service-account-private-key-file={pki.sa_key}",
-                f"--root-ca-file={pki.ca_cert}", "--use-service-account-credentials",
+                f"--root-ca-file={pki.ca_cert}",
+                "--use-service-account-credentials",
                 f"--cluster-signing-cert-file={pki.ca_cert}",
                 f"--cluster-signing-key-file={pki.ca_key}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
-                "--node-monitor-grace-period=60s", "--concurrent-deployment-syncs=10",
+                "--node-monitor-grace-period=60s",
+                "--concurrent-deployment-syncs=10",
             ],
-            "ready": _https(f"https://127.0.0.1:{ports.controller_manager}/healthz", pki, insecure=True),
+            "ready": _https(
+                f"https://127.0.0.1:{ports.controller_manager}/healthz", pki, insecure=True
+            ),
             "ready_timeout": 60,
         },
         {
@@ -115,11 +134,16 @@ def spec(
         {
             "name": "kwok",
             "argv": [
-                str(binaries.kwok), f"--kubeconfig={kubeconfig}", "--manage-all-nodes=true",
-                "--node-ip=127.0.0.1", f"--node-port={ports.kwok}",
+                str(binaries.kwok),
+                f"--kubeconfig={kubeconfig}",
+                "--manage-all-nodes=true",
+                "--node-ip=127.0.0.1",
+                f"--node-port={ports.kwok}",
                 f"--server-address=127.0.0.1:{ports.kwok}",
-                f"--tls-cert-file={pki.admin_cert}", f"--tls-private-key-file={pki.admin_key}",
-                f"--cidr={POD_CIDR}", "--node-lease-duration-seconds=40",
+                f"--tls-cert-file={pki.admin_cert}",
+                f"--tls-private-key-file={pki.admin_key}",
+                f"--cidr={POD_CIDR}",
+                "--node-lease-duration-seconds=40",
                 *[f"--config={stage}" for stage in binaries.kwok_stages],
             ],
             "ready": {"kind": "tcp", "host": "127.0.0.1", "port": ports.kwok},
@@ -130,7 +154,9 @@ def spec(
         component["log"] = str(layout.log_file(str(component["name"])))
     relays = []
     if cfg.isolation == "netns":
-        relays.append({"listen": ["127.0.0.1", cfg.api_port], "target": ["127.0.0.1", ports.apiserver]})
+        relays.append(
+            {"listen": ["127.0.0.1", cfg.api_port], "target": ["127.0.0.1", ports.apiserver]}
+        )
     return {
         "name": name,
         "state_dir": str(layout.root),

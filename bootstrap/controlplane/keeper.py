@@ -38,7 +38,11 @@ class Keeper:
         self.exits: dict[str, int] = {}
         self.stop = threading.Event()
         self.restart = threading.Event()
-        self.state: dict[str, Any] = {"keeper_pid": os.getpid(), "phase": "starting"}
+        self.state: dict[str, Any] = {
+            "keeper_pid": os.getpid(),
+            "phase": "starting",
+            "generation": 0,
+        }
 
     def save(self, **changes: Any) -> None:
         self.state.update(changes)
@@ -77,6 +81,8 @@ class Keeper:
         return 0
 
     def start_all(self) -> bool:
+        """Start every component not running; ``generation`` counts completed (re)starts."""
+        self.reap()
         for component in self.spec["components"]:
             name = component["name"]
             if name in self.pids and name not in self.exits:
@@ -93,6 +99,7 @@ class Keeper:
             if problem:
                 self.save(phase="failed", error=f"{name}: {problem}; see {log}")
                 return False
+        self.state["generation"] = int(self.state["generation"]) + 1
         return True
 
     def await_ready(self, component: dict[str, Any], pid: int) -> str | None:
@@ -133,6 +140,8 @@ class Keeper:
                 self.restart.clear()
                 if self.start_all():
                     self.save(phase="ready", error=None)
+                else:
+                    self.save(generation=int(self.state["generation"]) + 1)
 
     def stop_all(self) -> None:
         for component in reversed(self.spec["components"]):

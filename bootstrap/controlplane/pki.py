@@ -48,7 +48,14 @@ class Pki:
         return self.dir / "sa.pub"
 
     def complete(self) -> bool:
-        files = (self.ca_cert, self.ca_key, self.admin_cert, self.admin_key, self.sa_key, self.sa_pub)
+        files = (
+            self.ca_cert,
+            self.ca_key,
+            self.admin_cert,
+            self.admin_key,
+            self.sa_key,
+            self.sa_pub,
+        )
         return all(f.is_file() for f in files)
 
 
@@ -89,7 +96,8 @@ def ensure(directory: Path, *, now: datetime.datetime | None = None) -> Pki:
         .not_valid_after(moment + VALID_FOR * 10)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
         )
         .sign(ca_key, hashes.SHA256())
     )
@@ -118,7 +126,9 @@ def ensure(directory: Path, *, now: datetime.datetime | None = None) -> Pki:
             critical=False,
         )
         .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
             critical=False,
         )
         .sign(ca_key, hashes.SHA256())

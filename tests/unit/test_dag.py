@@ -44,7 +44,12 @@ def test_unknown_need_is_rejected_with_the_known_stages_listed() -> None:
         ((dag.Node("a", ("b",)), dag.Node("b", ("a",))), "a -> b -> a"),
         ((dag.Node("a", ("a",)),), "a -> a"),
         (
-            (dag.Node("x", ()), dag.Node("a", ("c", "x")), dag.Node("b", ("a",)), dag.Node("c", ("b",))),
+            (
+                dag.Node("x", ()),
+                dag.Node("a", ("c", "x")),
+                dag.Node("b", ("a",)),
+                dag.Node("c", ("b",)),
+            ),
             "a -> c -> b -> a",
         ),
     ],

@@ -33,7 +33,14 @@ class World:
 class Fact(Stage):
     needs: ClassVar[tuple[str, ...]] = ("cluster",)
 
-    def __init__(self, name: str, world: World, *, needs: tuple[str, ...] = ("cluster",), provides: str | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        world: World,
+        *,
+        needs: tuple[str, ...] = ("cluster",),
+        provides: str | None = None,
+    ) -> None:
         self.name = name  # type: ignore[misc]
         self.needs = needs  # type: ignore[misc]
         self.provides = provides  # type: ignore[misc]
@@ -64,14 +71,20 @@ class Fact(Stage):
                 self.world.running -= 1
 
     def gate(self, ctx: Context) -> Verdict:
-        return Verdict.passed(f"{self.name} ok") if self.name in self.world.facts else Verdict.waiting("absent")
+        return (
+            Verdict.passed(f"{self.name} ok")
+            if self.name in self.world.facts
+            else Verdict.waiting("absent")
+        )
 
 
 def make(world: World, concurrency: int = 2) -> Engine:
     profile = Profile.model_validate(
         {"name": "t", "cluster": {"provider": "local", "name": "t"}, "concurrency": concurrency}
     )
-    ctx = Context(profile=profile, runner=None, state_dir=Path("/nonexistent"), clock=wait.FakeClock())  # type: ignore[arg-type]
+    ctx = Context(
+        profile=profile, runner=None, state_dir=Path("/nonexistent"), clock=wait.FakeClock()
+    )  # type: ignore[arg-type]
     stages = [
         Fact("root_app", world, needs=("argocd",)),
         Fact("argocd", world),

@@ -43,7 +43,10 @@ def test_log_lines_never_carry_a_remembered_secret(mode: str) -> None:
     out = io.StringIO()
     log.configure(mode=mode, stream=out)
     structlog.get_logger("t").info(
-        "change.applied", stage="argocd", change="login with s3cr3t-token-value", nested={"k": ["s3cr3t-token-value"]}
+        "change.applied",
+        stage="argocd",
+        change="login with s3cr3t-token-value",
+        nested={"k": ["s3cr3t-token-value"]},
     )
     assert "s3cr3t-token-value" not in out.getvalue()
     assert "***" in out.getvalue()
@@ -61,8 +64,12 @@ def test_json_mode_writes_one_parseable_object_per_event() -> None:
 def test_console_mode_prints_one_check_line_per_stage() -> None:
     out = io.StringIO()
     log.configure(mode="console", stream=out)
-    structlog.get_logger("t").info("stage.done", stage="metallb", status="changed", seconds=1.25, why="ok")
-    structlog.get_logger("t").info("stage.done", stage="argocd", status="failed", seconds=2.0, why="boom")
+    structlog.get_logger("t").info(
+        "stage.done", stage="metallb", status="changed", seconds=1.25, why="ok"
+    )
+    structlog.get_logger("t").info(
+        "stage.done", stage="argocd", status="failed", seconds=2.0, why="boom"
+    )
     lines = out.getvalue().splitlines()
     assert lines == ["✓ metallb (changed, 1.2s)", "✗ argocd (failed, 2.0s) — boom"]
 

@@ -19,7 +19,11 @@ def test_until_backs_off_and_passes_when_the_check_turns_true() -> None:
     answers = iter([Verdict.waiting("a"), Verdict.waiting("b"), Verdict.passed("done")])
     seen: list[str] = []
     verdict = wait.until(
-        lambda: next(answers), what="x", deadline=5, clock=clock, on_wait=lambda v, _: seen.append(v.why)
+        lambda: next(answers),
+        what="x",
+        deadline=5,
+        clock=clock,
+        on_wait=lambda v, _: seen.append(v.why),
     )
     assert verdict.ok
     assert seen == ["a", "b"]
@@ -45,6 +49,8 @@ def test_timeout_names_the_blocking_objects_and_the_last_reason() -> None:
 def test_a_broken_verdict_fails_at_once_instead_of_waiting_out_the_deadline() -> None:
     clock = wait.FakeClock()
     with pytest.raises(GateFailed) as err:
-        wait.until(lambda: Verdict.broken("CrashLoopBackOff", "Pod x"), what="g", deadline=600, clock=clock)
+        wait.until(
+            lambda: Verdict.broken("CrashLoopBackOff", "Pod x"), what="g", deadline=600, clock=clock
+        )
     assert not isinstance(err.value, GateTimeout)
     assert clock.now() == 0

@@ -1,0 +1,240 @@
+"""Load a profile: the file and its bases, ``${VAR}``, ``--set``, validation, then secrets.
+
+Every problem is a ``ProfileError`` naming the file and the dotted key, raised before anything
+runs. Loading only reads files and the environment (resolved secrets are remembered for
+redaction, which is the point of ``Secret``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from bootstrap import profile_merge as merging
+from bootstrap import profile_schema as schema
+from bootstrap import profile_secrets as secret_refs
+from bootstrap.config import Profile, SecretRef
+from bootstrap.errors import ProfileError
+from bootstrap.profile_merge import Layer
+from bootstrap.profile_schema import KeyPath
+from bootstrap.secrets import MASK, redact
+
+PROFILES_DIR = Path(__file__).resolve().parents[1] / "profiles"
+SET = "--set"
+
+_VAR = re.compile(r"\$\$\{|\$\{(?P<name>[A-Za-z_]\w*)(?::-(?P<default>[^}]*))?\}|\$\{")
+
+
+def load(
+    ref: str,
+    *,
+    overrides: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    profiles_dir: Path | None = None,
+) -> Profile:
+    """The validated profile ``ref`` (a name in ``profiles_dir``, or a path to a .yaml file)."""
+    env = os.environ if env is None else env
+    profiles_dir = PROFILES_DIR if profiles_dir is None else profiles_dir
+    path = _locate(ref, profiles_dir)
+
+    def prepare(data: dict[str, Any], file: Path) -> dict[str, Any]:
+        return dict(_prepare(data, (), file=str(file), base_dir=file.parent, env=env))
+
+    *bases, own = merging.layers(path, prepare=prepare, profiles_dir=profiles_dir)
+    # `name` belongs to the file loaded, never inherited: two profiles must not share a state dir.
+    bases = [Layer(b.origin, {k: v for k, v in b.data.items() if k != "name"}) for b in bases]
+    stack = [*bases, own, _overrides(overrides, env)]
+    data: dict[str, Any] = {"name": path.stem}
+    for layer in stack:
+        data = merging.merge(data, layer.data)
+    if "source" in data:
+        raise ProfileError(
+            "is set by the loader, not by a profile",
+            file=_owner(stack, ("source",), path),
+            key="source",
+            hint="remove the key",
+        )
+    data = _drop_nulls({**data, "source": str(path)}, Profile)
+    try:
+        profile = Profile.model_validate(data)
+    except ValidationError as err:
+        raise _invalid(err, stack, path) from None
+    resolved: Profile = secret_refs.resolve(
+        profile, (), where=lambda k: _owner(stack, k, path), env=env
+    )
+    return resolved
+
+
+def describe(profile: Profile) -> dict[str, object]:
+    """The profile as JSON-safe data for `invoke plan`, every secret masked."""
+    rest = _plain(profile)
+    assert isinstance(rest, dict)
+    return {"name": profile.name, "source": profile.source, **rest}
+
+
+def _locate(ref: str, profiles_dir: Path) -> Path:
+    named = ref and "/" not in ref and os.sep not in ref and not ref.endswith(merging.SUFFIXES)
+    path = profiles_dir / f"{ref}.yaml" if named else Path(ref).expanduser()
+    if not ref or not path.exists():
+        found = ", ".join(sorted(p.stem for p in profiles_dir.glob("*.yaml"))) or "none"
+        hint = f"profiles in {profiles_dir}: {found}; or give a path to a .yaml file"
+        raise ProfileError("no such profile file", file=str(path), hint=hint)
+    return path.resolve()
+
+
+def _owner(stack: Sequence[Layer], key: KeyPath, default: Path) -> str:
+    return merging.owner(stack, key, str(default))
+
+
+def _missing_in(stack: Sequence[Layer], key: KeyPath, default: Path) -> str:
+    """A required key absent everywhere: the profile loaded, or --set if only it made the parent."""
+    files = [layer for layer in stack if layer.origin != SET]
+    made_by_set = not any(merging.has(layer.data, key[:-1]) for layer in files)
+    return SET if made_by_set else str(default)
+
+
+def _prepare(
+    value: object, key: KeyPath, *, file: str, base_dir: Path, env: Mapping[str, str]
+) -> Any:
+    """Interpolate ``${VAR}`` in strings and turn secret fields into `{env}`/`{file}` refs."""
+    if schema.is_secret(key):
+        return secret_refs.as_ref(
+            value,
+            key,
+            file=file,
+            base_dir=base_dir,
+            interpolate=lambda text, at: _interpolate(text, at, file=file, env=env),
+        )
+    if isinstance(value, dict):
+        return {
+            k: _prepare(v, (*key, k), file=file, base_dir=base_dir, env=env)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [
+            _prepare(v, (*key, i), file=file, base_dir=base_dir, env=env)
+            for i, v in enumerate(value)
+        ]
+    if isinstance(value, str):
+        return _interpolate(value, key, file=file, env=env)
+    return value
+
+
+def _interpolate(text: str, key: KeyPath, *, file: str, env: Mapping[str, str]) -> str:
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match["name"], match["default"]
+        if match[0] == "$${":
+            return "${"
+        if name is None:
+            raise ProfileError(
+                f"malformed variable reference in {text[:60]!r}",
+                file=file,
+                key=schema.dotted(key),
+                hint="write ${NAME} or ${NAME:-default}; $${ for a literal ${",
+            )
+        value = env.get(name)
+        if not value and default is not None:
+            return str(default)
+        if value is None:
+            raise ProfileError(
+                f"environment variable {name} is not set",
+                file=file,
+                key=schema.dotted(key),
+                hint=f"export {name}=..., or write ${{{name}:-default}}",
+            )
+        return value
+
+    return _VAR.sub(substitute, text)
+
+
+def _overrides(items: Sequence[str], env: Mapping[str, str]) -> Layer:
+    data: dict[str, Any] = {}
+    for item in items:
+        dotted, eq, raw = item.partition("=")
+        path = dotted.strip().split(".")
+        if not eq or not all(path):
+            raise ProfileError(
+                f"expected key.path=value (got {item[:40]!r})",
+                file=SET,
+                key=dotted.strip(),
+                hint="e.g. --set cluster.local.api_port=7443",
+            )
+        _check_settable(path)
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        value = _prepare(value, tuple(path), file=SET, base_dir=Path(), env=env)
+        try:
+            data = merging.put(data, path, value)
+        except ValueError as err:
+            raise ProfileError(str(err), file=SET, key=".".join(path)) from None
+    return Layer(SET, data)
+
+
+def _check_settable(path: Sequence[str]) -> None:
+    node: schema.Node | None = Profile
+    for i, key in enumerate(path):
+        assert node is not None
+        parent = ".".join(path[:i]) or "the top level"
+        below = schema.child(node, key)
+        if below is None and node == "leaf":
+            raise ProfileError(
+                f"{parent} is a single value; nothing can be set below it",
+                file=SET,
+                key=".".join(path),
+            )
+        if below is None:
+            raise ProfileError(
+                f"unknown key {key!r}",
+                file=SET,
+                key=".".join(path),
+                hint=f"keys under {parent}: {', '.join(schema.keys_of(node))}",
+            )
+        node = below
+
+
+def _drop_nulls(value: object, node: schema.Node | None) -> Any:
+    """Remove keys set to null (a child deleting a base's key); free-form mappings keep them."""
+    if not isinstance(value, dict) or not isinstance(node, type):
+        return value
+    return {k: _drop_nulls(v, schema.child(node, k)) for k, v in value.items() if v is not None}
+
+
+def _invalid(error: ValidationError, stack: Sequence[Layer], path: Path) -> ProfileError:
+    found = schema.problems(error)
+    files = [
+        _missing_in(stack, p.path, path) if p.kind == "missing" else _owner(stack, p.path, path)
+        for p in found
+    ]
+    lines = [f"{f}: {schema.dotted(p.path)}: {p.text}" for f, p in zip(files, found, strict=True)]
+    secretish = any(
+        p.path and schema.SECRET_LOOKING.search(str(p.path[-1]))
+        for p in found
+        if p.kind == "extra_forbidden"
+    )
+    hint = "secrets go under root_app.credentials: " + secret_refs.INLINE_HINT if secretish else ""
+    message = "\n".join([found[0].text, *lines[1:]])
+    return ProfileError(message, file=files[0], key=schema.dotted(found[0].path), hint=hint)
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, SecretRef):
+        where = {"env": value.env} if value.env is not None else {"file": value.file}
+        return {**where, "value": MASK if value.value is not None else None}
+    if isinstance(value, BaseModel):
+        fields = type(value).model_fields
+        return {n: _plain(getattr(value, n)) for n, f in fields.items() if not f.exclude}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return redact(str(value))
