@@ -134,12 +134,17 @@ def check_writable(directory: Path) -> None:
 
 
 def print_summary(run: report.Report, out: TextIO, *, report_file: Path) -> None:
-    converged = [s.name for s in run.stages if s.status in {"changed", "unchanged"}]
+    skipped = [s.name for s in run.stages if s.why.startswith("skipped")]
+    converged = [
+        s.name for s in run.stages if s.status in {"changed", "unchanged"} and s.name not in skipped
+    ]
     failed = [s for s in run.stages if s.status == "failed"]
     not_run = [s for s in run.stages if s.status == "not-run" and s.why != "not selected"]
     lines = [f"{'✓' if run.result == 'succeeded' else '✗'} up {run.result} (profile {run.profile})"]
     if converged:
         lines.append(f"  converged: {', '.join(converged)}")
+    if skipped:
+        lines.append(f"  skipped: {', '.join(skipped)}")
     lines += [f"  failed: {s.name}: {s.why}" for s in failed]
     lines += [f"  not run: {s.name}: {s.why}" for s in not_run]
     if run.cluster:

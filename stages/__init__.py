@@ -5,7 +5,12 @@ from __future__ import annotations
 from bootstrap.config import Profile
 from bootstrap.errors import InputError
 from bootstrap.stage import Stage
+from stages.argocd import ArgoCD
 from stages.cluster_local import ClusterLocal
+from stages.metallb import MetalLB
+from stages.root_app import RootApp
+from stages.sealed_secrets import SealedSecrets
+from stages.sync_waves import SyncWaves
 
 ORDER: tuple[str, ...] = (
     "cluster_local",
@@ -36,4 +41,4 @@ def for_profile(profile: Profile) -> list[Stage]:
             f"cluster provider {provider!r} is not supported by this version of clusterboot",
             hint=f"supported providers: {', '.join(sorted(CLUSTER_STAGES))}",
         )
-    return [cluster_stage()]
+    return [cluster_stage(), MetalLB(), SealedSecrets(), ArgoCD(), RootApp(), SyncWaves()]

@@ -1,0 +1,165 @@
+"""Bad input through the command layer: exit 2, a message that names the problem and where it
+is, and no stage ran (no stage event, no report, no cluster state)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+import yaml
+
+import stages
+from bootstrap import app
+from bootstrap.stage import Change, Context, Stage
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path: Path, body: dict[str, object], name: str = "p") -> Path:
+    body = {"state_dir": str(tmp_path / "state"), **body}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(body))
+    return path
+
+
+def local(tmp_path: Path, **extra: object) -> Path:
+    return write(tmp_path, {"extends": str(REPO / "profiles" / "local.yaml"), **extra})
+
+
+def run_up(profile: Path | str, *, sets: tuple[str, ...] = (), **kwargs: object) -> tuple[int, str]:
+    out, err = io.StringIO(), io.StringIO()
+    inv = app.Invocation(profile=str(profile), sets=sets, log_format="json", out=out, err=err)
+    code = app.up(inv, **kwargs)  # type: ignore[arg-type]
+    return code, out.getvalue() + err.getvalue()
+
+
+CASES = [
+    ("unknown top-level key", lambda t: local(t, clutser={}), {}, (), ["clutser", "unknown key"]),
+    ("wrong type", lambda t: local(t, concurrency="two"), {}, (), ["concurrency", "integer"]),
+    (
+        "bad --set path",
+        lambda t: local(t),
+        {},
+        ("cluster.lcoal.nodes=3",),
+        ["--set", "cluster.lcoal"],
+    ),
+    (
+        "unknown stage in --only",
+        lambda t: local(t),
+        {"only": ["metalb"]},
+        (),
+        ["unknown stage 'metalb'"],
+    ),
+    (
+        "unknown stage in --from",
+        lambda t: local(t),
+        {"start_from": "nope"},
+        (),
+        ["unknown stage 'nope'"],
+    ),
+    (
+        "--only with --from",
+        lambda t: local(t),
+        {"only": ["metallb"], "start_from": "argocd"},
+        (),
+        ["cannot be combined"],
+    ),
+    (
+        "provider not supported",
+        lambda t: write(
+            t, {"cluster": {"provider": "eks", "name": "x", "eks": {"region": "eu-west-1"}}}
+        ),
+        {},
+        (),
+        ["provider 'eks'"],
+    ),
+    (
+        "a stage that is not available",
+        lambda t: local(t),
+        {},
+        ("components.metallb.enabled=true",),
+        ["stage metallb is not available", "components.metallb.enabled=false"],
+    ),
+    (
+        "missing binaries",
+        lambda t: local(t),
+        {},
+        (f"cluster.local.binaries_dir={'/nonexistent/bins'}",),
+        ["binaries are missing", "make binaries"],
+    ),
+    ("missing profile", lambda t: t / "nope.yaml", {}, (), ["nope.yaml"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("label", "make", "kwargs", "sets", "phrases"), CASES, ids=[c[0] for c in CASES]
+)
+def test_bad_input_exits_2_names_the_problem_and_runs_no_stage(
+    tmp_path: Path,
+    label: str,
+    make: object,
+    kwargs: dict[str, object],
+    sets: tuple[str, ...],
+    phrases: list[str],
+) -> None:
+    profile = make(tmp_path)  # type: ignore[operator]
+    code, text = run_up(profile, sets=sets, **kwargs)
+    assert code == 2, text
+    for phrase in phrases:
+        assert phrase in text
+    assert "stage.start" not in text
+    assert not (tmp_path / "state" / "reports").exists()
+    assert not (tmp_path / "state" / "local-cluster").exists()
+
+
+class LeakyStage(Stage):
+    """A cluster stage that runs a real command with the profile's secret in argv and stderr."""
+
+    name = "cluster_local"
+    provides = "cluster"
+
+    def plan(self, ctx: Context) -> Iterator[Change]:
+        assert ctx.profile.root_app is not None
+        assert ctx.profile.root_app.credentials is not None
+        assert ctx.profile.root_app.credentials.password is not None
+        token = ctx.profile.root_app.credentials.password.reveal()
+        structlog.get_logger("t").info(
+            "login.attempt", stage=self.name, url=f"https://x:{token}@git"
+        )
+        yield Change(f"log in with {token}", lambda c: self._fail(c, token))
+
+    def _fail(self, ctx: Context, token: str) -> None:
+        ctx.runner.run(["sh", "-c", 'echo "denied for $1" >&2; exit 3', "sh", token])
+
+
+def test_a_secret_from_the_environment_never_reaches_output_or_report_of_a_failing_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "tok-9f8e7d6c5b4a-very-secret"
+    monkeypatch.setenv("GITOPS_TOKEN", secret)
+    monkeypatch.setattr(stages, "for_profile", lambda profile: [LeakyStage()])
+    profile = write(
+        tmp_path,
+        {
+            "cluster": {"provider": "local", "name": "sec"},
+            "root_app": {
+                "repo_url": "https://git.example/platform.git",
+                "credentials": {"password": "${GITOPS_TOKEN}"},
+            },
+        },
+    )
+    for log_format in ("json", "console"):
+        out, err = io.StringIO(), io.StringIO()
+        inv = app.Invocation(profile=str(profile), log_format=log_format, out=out, err=err)
+        code = app.up(inv)
+        text = out.getvalue() + err.getvalue()
+        assert code == 1
+        assert "exited with 3" in text
+        assert "denied for" in text
+        assert secret not in text
+        report = (tmp_path / "state" / "reports" / "last-up.json").read_text()
+        assert "exited with 3" in report
+        assert secret not in report
