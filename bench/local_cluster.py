@@ -68,7 +68,9 @@ def rss_mib(state_dir: Path) -> dict[str, float]:
             continue
         if not any(str(state_dir).encode() in part for part in cmdline):
             continue
-        rss = next((line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")), "0")
+        rss = next(
+            (line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")), "0"
+        )
         name = Path(cmdline[0].decode()).name
         if name.startswith("python"):
             name = "keeper"
@@ -93,10 +95,14 @@ def main() -> None:
                 threading.Event().wait(5)  # let the controllers settle before reading memory
                 memory = rss_mib(Path(tmp) / "state")
             timed("down", path)
-    print(f"cold up (binaries built, no state), n={len(cold)}: "
-          f"median {statistics.median(cold):.2f}s, max {max(cold):.2f}s")
-    print(f"warm up (cluster running), n={len(warm)}: "
-          f"median {statistics.median(warm):.3f}s, max {max(warm):.3f}s")
+    print(
+        f"cold up (binaries built, no state), n={len(cold)}: "
+        f"median {statistics.median(cold):.2f}s, max {max(cold):.2f}s"
+    )
+    print(
+        f"warm up (cluster running), n={len(warm)}: "
+        f"median {statistics.median(warm):.3f}s, max {max(warm):.3f}s"
+    )
     for name, mib in sorted(memory.items()):
         print(f"rss {name}: {mib:.0f} MiB")
     print(f"rss total: {sum(memory.values()):.0f} MiB")
