@@ -19,6 +19,7 @@ from bootstrap import log as logging_setup
 from bootstrap import profile as profiles
 from bootstrap import report, runner, tools
 from bootstrap.config import Profile
+from bootstrap.controlplane import binaries
 from bootstrap.engine import Engine
 from bootstrap.errors import ClusterbootError, InputError, Interrupted
 from bootstrap.secrets import redact
@@ -210,6 +211,8 @@ def doctor(inv: Invocation) -> int:
     def body() -> int:
         ctx, _ = _context(inv)
         statuses = tools.check(ctx.runner, tools.tools_for(ctx.profile))
+        if ctx.profile.cluster.provider == "local":
+            statuses += binaries.statuses(ctx.profile.cluster.local, ctx.runner)
         print(tools.render_table(statuses), file=inv.out)
         return 0 if all(s.ok for s in statuses) else 1
 

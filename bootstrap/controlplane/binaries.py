@@ -12,6 +12,7 @@ from pathlib import Path
 from bootstrap.config import LocalCluster
 from bootstrap.errors import InputError
 from bootstrap.runner import Runner
+from bootstrap.tools import ToolStatus
 
 BUILD_HINT = "run `make binaries` (builds them from Go modules; needs Go, ~10 min the first time)"
 KWOK_STAGES = (
@@ -63,6 +64,37 @@ def locate(cfg: LocalCluster) -> Binaries:
         kwok=kwok_dir / "kwok",
         kwok_stages=tuple(kwok_dir / "stages" / name for name in KWOK_STAGES),
     )
+
+
+def statuses(cfg: LocalCluster, runner: Runner) -> list[ToolStatus]:
+    """One doctor row per binary: found at the pinned version, or how to build it."""
+    found = locate(cfg)
+    pinned = {
+        "etcd": cfg.etcd_version,
+        "kube-apiserver": cfg.kubernetes_version,
+        "kube-controller-manager": cfg.kubernetes_version,
+        "kube-scheduler": cfg.kubernetes_version,
+        "kwok": cfg.kwok_version,
+    }
+    rows = []
+    for name, path in found.all().items():
+        version = None
+        if os.access(path, os.X_OK):
+            shown = runner.run([str(path), "--version"], timeout=30, check=False).stdout
+            match = re.search(r"v?\d+\.\d+\.\d+", shown)
+            version = match.group(0) if match else "unknown"
+        ok = version is not None and version.lstrip("v") == pinned[name].lstrip("v")
+        rows.append(
+            ToolStatus(
+                name=name,
+                found_path=str(path) if version else None,
+                version=version,
+                needed_for=f"the local cluster (pinned {pinned[name]})",
+                install_hint=BUILD_HINT,
+                ok=ok,
+            )
+        )
+    return rows
 
 
 def verify(cfg: LocalCluster, runner: Runner) -> Binaries:

@@ -1,0 +1,164 @@
+"""What the k3d, kind and Docker Desktop stages share: the profile's private copy of the
+cluster's kubeconfig (one context, renamed to the profile), the ClusterInfo they publish, the
+gate (API ready and every node Ready, since the tools' own waits do not check that), and an
+address range for MetalLB taken from a Docker network.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from bootstrap import kubeconfig
+from bootstrap.errors import CommandFailed, StageFailed
+from bootstrap.runner import Result
+from bootstrap.stage import Change, ClusterInfo, Context, Stage, Verdict
+
+LB_SLICE = 16
+"""Addresses handed to MetalLB from a subnet smaller than a /24 (the top ones, Docker assigns
+containers from the bottom)."""
+
+
+class ToolCluster(Stage):
+    """A cluster made or run by another program; we only keep its kubeconfig and check it."""
+
+    provides = "cluster"
+    provider: ClassVar[str]
+
+    def source_kubeconfig(self, ctx: Context) -> tuple[str, str, str]:
+        """(kubeconfig text, the context to take from it, where it came from)."""
+        raise NotImplementedError
+
+    def expected_nodes(self, ctx: Context) -> int:
+        return 1
+
+    def lb_range(self, ctx: Context) -> str | None:
+        return ctx.profile.cluster.lb_range
+
+    def desired_kubeconfig(self, ctx: Context) -> str:
+        text, context, source = self.source_kubeconfig(ctx)
+        try:
+            doc = kubeconfig.extract(kubeconfig.parse(text, source=source), context)
+            doc = kubeconfig.rename_context(doc, context, ctx.profile.name)
+        except kubeconfig.KubeconfigError as err:
+            raise StageFailed(self.name, "read the kubeconfig", cause=str(err)) from err
+        return kubeconfig.dump(kubeconfig.loopback_servers(doc))
+
+    def kubeconfig_plan(self, ctx: Context) -> Iterator[Change]:
+        """Publish the cluster when our copy is current, else yield the change that fixes it."""
+        text = self.desired_kubeconfig(ctx)
+        if kubeconfig.is_current(kubeconfig_path(ctx), text):
+            self.publish(ctx, text)
+            return
+        yield Change(
+            f"write kubeconfig {kubeconfig_path(ctx)} (context {ctx.profile.name})",
+            lambda c: self.sync_kubeconfig(c, text),
+        )
+
+    def sync_kubeconfig(self, ctx: Context, text: str | None = None) -> None:
+        text = self.desired_kubeconfig(ctx) if text is None else text
+        if not kubeconfig.is_current(kubeconfig_path(ctx), text):
+            kubeconfig.write(kubeconfig_path(ctx), text)
+        self.publish(ctx, text)
+
+    def publish(self, ctx: Context, text: str) -> None:
+        doc = kubeconfig.parse(text, source=str(kubeconfig_path(ctx)))
+        ctx.publish_cluster(
+            ClusterInfo(
+                kubeconfig=kubeconfig_path(ctx),
+                context=ctx.profile.name,
+                api_url=kubeconfig.api_url_of(doc),
+                lb_range=self.lb_range(ctx),
+                provider=self.provider,
+            )
+        )
+
+    def run(self, ctx: Context, step: str, argv: Sequence[str], **kw: Any) -> Result:
+        """Run a tool; a failure names this stage and step and keeps the command's stderr."""
+        try:
+            return ctx.runner.run(argv, **kw)
+        except CommandFailed as err:
+            raise StageFailed(self.name, step, cause=err.message, hint=err.hint) from err
+
+    def docker_lb_range(self, ctx: Context, network: str) -> str | None:
+        """The profile's range, else the top of the Docker network's IPv4 subnet."""
+        if ctx.profile.cluster.lb_range:
+            return ctx.profile.cluster.lb_range
+        argv = ["docker", "network", "inspect", network, "--format", "{{json .IPAM.Config}}"]
+        shown = self.run(ctx, f"inspect Docker network {network}", argv, timeout=60).stdout
+        subnet = first_ipv4_subnet(shown)
+        if subnet is None:
+            raise StageFailed(
+                self.name, f"inspect Docker network {network}",
+                cause=f"no IPv4 subnet in {shown.strip() or 'its IPAM config'}",
+                hint="set cluster.lb_range in the profile (a free range on that network)",
+            )
+        try:
+            return lb_range_from_subnet(subnet)
+        except ValueError as err:
+            raise StageFailed(self.name, f"pick LoadBalancer addresses on {network}",
+                              cause=str(err), hint="set cluster.lb_range in the profile") from err
+
+    def gate(self, ctx: Context) -> Verdict:
+        return nodes_ready(ctx, expected=self.expected_nodes(ctx))
+
+
+def kubeconfig_path(ctx: Context) -> Path:
+    return ctx.state_dir / "kubeconfig"
+
+
+def nodes_ready(ctx: Context, *, expected: int) -> Verdict:
+    """The API answers /readyz and at least ``expected`` nodes exist, every one Ready."""
+    ok, why = ctx.kube.readyz()
+    if not ok:
+        return Verdict.waiting(why)
+    nodes, _ = ctx.kube.list("v1", "Node")
+    not_ready = [n["metadata"]["name"] for n in nodes if not _ready(n)]
+    ready = len(nodes) - len(not_ready)
+    if ready < expected or not_ready:
+        return Verdict.waiting(
+            f"{ready}/{max(expected, len(nodes))} nodes Ready",
+            *(f"Node {name} not Ready" for name in not_ready),
+        )
+    return Verdict.passed(
+        f"{len(nodes)} nodes Ready, {ctx.kube.server_version()}, "
+        f"kubeconfig {ctx.cluster.kubeconfig} (context {ctx.cluster.context})"
+    )
+
+
+def _ready(node: dict[str, Any]) -> bool:
+    conditions = (node.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def first_ipv4_subnet(ipam_config_json: str) -> str | None:
+    """The first IPv4 ``Subnet`` of `docker network inspect --format '{{json .IPAM.Config}}'`."""
+    try:
+        entries = json.loads(ipam_config_json or "null") or []
+    except json.JSONDecodeError:
+        return None
+    for entry in entries if isinstance(entries, list) else []:
+        subnet = entry.get("Subnet") if isinstance(entry, dict) else None
+        if subnet and ipaddress.ip_network(subnet, strict=False).version == 4:
+            return str(subnet)
+    return None
+
+
+def lb_range_from_subnet(cidr: str) -> str:
+    """A slice at the top of an IPv4 subnet for LoadBalancer addresses: .200-.250 of its last
+    /24 (what kind's MetalLB guide uses), or its top 16 addresses (at most its upper half, never
+    the broadcast) when it is smaller than a /24."""
+    net = ipaddress.IPv4Network(cidr, strict=False)
+    top = int(net.broadcast_address)
+    if net.num_addresses >= 256:
+        block = top - 255
+        first, last = block + 200, block + 250
+    else:
+        last = top - 1
+        first = max(last - LB_SLICE + 1, int(net.network_address) + net.num_addresses // 2)
+    if first > last:
+        raise ValueError(f"subnet {cidr} is too small to spare addresses for LoadBalancers")
+    return f"{ipaddress.IPv4Address(first)}-{ipaddress.IPv4Address(last)}"
