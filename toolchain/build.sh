@@ -3,12 +3,16 @@
 #   $BIN_DIR/kubernetes-vX.Y.Z/{kube-apiserver,kube-controller-manager,kube-scheduler}
 #   $BIN_DIR/etcd-vX.Y.Z/etcd
 #   $BIN_DIR/kwok-vX.Y.Z/{kwok,stages/*.yaml}
+#   $BIN_DIR/sealed-secrets-vX.Y.Z/{controller,kubeseal,crds/*.yaml}
 # A binary already built for its version is skipped. Versions come from the go.mod files here
 # (kubernetes, etcd) and KWOK_VERSION.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 BIN_DIR=${CLUSTERBOOT_BIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/clusterboot/bin}
 KWOK_VERSION=${KWOK_VERSION:-v0.8.0}
+HELM_VERSION=${HELM_VERSION:-v3.21.4}
+KUSTOMIZE_VERSION=${KUSTOMIZE_VERSION:-v5.8.1}
+SEALED_SECRETS_VERSION=${SEALED_SECRETS_VERSION:-v0.36.6}
 export CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 
 module_version() { (cd "$1" && go list -m -f '{{.Version}}' "$2"); }
@@ -61,12 +65,54 @@ build_kwok() {
   rm -rf "$dir" && mv "$dir.tmp" "$dir"
 }
 
+build_argocd() {
+  # Argo CD's controllers and repo-server as one binary, plus the helm and kustomize the
+  # repo-server runs, and Argo CD's own manifests (CRDs, install.yaml) from the module built.
+  local v dir src
+  v=$(module_version "$here/argocd" github.com/argoproj/argo-cd/v3)
+  dir="$BIN_DIR/argocd-$v"
+  if [[ -x "$dir/argocd" && -x "$dir/helm" && -x "$dir/kustomize" && -f "$dir/manifests/install.yaml" ]]; then
+    echo "argocd $v: already built in $dir"; return
+  fi
+  echo "argocd $v: building application-controller, repo-server, applicationset-controller (first time: ~15 min)"
+  mkdir -p "$dir.tmp/manifests"
+  (cd "$here/argocd" && go build -trimpath \
+    -ldflags "-s -w -X github.com/argoproj/argo-cd/v3/common.version=${v#v}" -o "$dir.tmp/argocd" .)
+  GOBIN="$dir.tmp" go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  GOBIN="$dir.tmp" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
+  src="$(go env GOMODCACHE)/github.com/argoproj/argo-cd/v3@$v/manifests"
+  cp -r "$src/crds" "$src/install.yaml" "$dir.tmp/manifests/"
+  chmod -R u+w "$dir.tmp/manifests"
+  rm -rf "$dir" && mv "$dir.tmp" "$dir"
+}
+
+build_sealed_secrets() {
+  # The Sealed Secrets controller (run as a local process against the local cluster in the DR
+  # test) and kubeseal, plus the SealedSecret CRD from the module just built.
+  local v=$SEALED_SECRETS_VERSION dir src
+  dir="$BIN_DIR/sealed-secrets-$v"
+  if [[ -x "$dir/controller" && -x "$dir/kubeseal" && -f "$dir/crds/bitnami.com_sealedsecrets.yaml" ]]; then
+    echo "sealed-secrets $v: already built in $dir"; return
+  fi
+  echo "sealed-secrets $v: go install controller and kubeseal"
+  mkdir -p "$dir.tmp/crds"
+  GOBIN="$dir.tmp" nice go install -trimpath -ldflags "-s -w -X main.VERSION=${v#v}" \
+    "github.com/bitnami-labs/sealed-secrets/cmd/controller@$v" \
+    "github.com/bitnami-labs/sealed-secrets/cmd/kubeseal@$v"
+  src="$(go env GOMODCACHE)/github.com/bitnami-labs/sealed-secrets@$v/helm/sealed-secrets/crds"
+  cp "$src/bitnami.com_sealedsecrets.yaml" "$dir.tmp/crds/"
+  chmod -R u+w "$dir.tmp/crds"
+  rm -rf "$dir" && mv "$dir.tmp" "$dir"
+}
+
 mkdir -p "$BIN_DIR"
 case "${1:-all}" in
   kubernetes) build_kubernetes ;;
   etcd) build_etcd ;;
   kwok) build_kwok ;;
-  all) build_kubernetes; build_etcd; build_kwok ;;
-  *) echo "usage: $0 [all|kubernetes|etcd|kwok]" >&2; exit 2 ;;
+  argocd) build_argocd ;;
+  sealed-secrets) build_sealed_secrets ;;
+  all) build_kubernetes; build_etcd; build_kwok; build_sealed_secrets ;;
+  *) echo "usage: $0 [all|kubernetes|etcd|kwok|argocd|sealed-secrets]" >&2; exit 2 ;;
 esac
 echo "binaries in $BIN_DIR"
