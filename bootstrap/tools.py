@@ -95,13 +95,12 @@ def tools_for(profile: Profile) -> list[ToolNeed]:
     by_provider: dict[str, list[ToolNeed]] = {
         "local": [ToolNeed("go", "building the local control plane (make binaries)",
                            optional=True)],
-        "kind": [ToolNeed("kind", cluster), ToolNeed("docker", cluster),
-                 ToolNeed("kubectl", cluster)],
+        "kind": [ToolNeed("kind", cluster), ToolNeed("docker", cluster)],
         "k3d": [ToolNeed("k3d", cluster), ToolNeed("docker", cluster)],
         "k3s-ssh": [ToolNeed("ssh", cluster)],
         "k3s-oci": [ToolNeed("oci", cluster), ToolNeed("ssh", cluster)],
         "eks": [ToolNeed("eksctl", cluster), ToolNeed("aws", cluster)],
-        "docker-desktop": [ToolNeed("kubectl", cluster)],
+        "docker-desktop": [],  # attach only: the kubeconfig is read, no tool is run
     }
     needs = list(by_provider[profile.cluster.provider])
     argocd = profile.components.argocd

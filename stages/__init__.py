@@ -6,6 +6,9 @@ from bootstrap.config import Profile
 from bootstrap.errors import InputError
 from bootstrap.stage import Stage
 from stages.argocd import ArgoCD
+from stages.cluster_docker_desktop import ClusterDockerDesktop
+from stages.cluster_k3d import ClusterK3d
+from stages.cluster_kind import ClusterKind
 from stages.cluster_local import ClusterLocal
 from stages.metallb import MetalLB
 from stages.root_app import RootApp
@@ -29,6 +32,9 @@ ORDER: tuple[str, ...] = (
 
 CLUSTER_STAGES: dict[str, type[Stage]] = {
     "local": ClusterLocal,
+    "k3d": ClusterK3d,
+    "kind": ClusterKind,
+    "docker-desktop": ClusterDockerDesktop,
 }
 
 

@@ -76,12 +76,14 @@ class ToolCluster(Stage):
             )
         )
 
-    def run(self, ctx: Context, step: str, argv: Sequence[str], **kw: Any) -> Result:
+    def run(
+        self, ctx: Context, step: str, argv: Sequence[str], *, hint: str = "", **kw: Any
+    ) -> Result:
         """Run a tool; a failure names this stage and step and keeps the command's stderr."""
         try:
             return ctx.runner.run(argv, **kw)
         except CommandFailed as err:
-            raise StageFailed(self.name, step, cause=err.message, hint=err.hint) from err
+            raise StageFailed(self.name, step, cause=err.message, hint=err.hint or hint) from err
 
     def docker_lb_range(self, ctx: Context, network: str) -> str | None:
         """The profile's range, else the top of the Docker network's IPv4 subnet."""
@@ -151,7 +153,10 @@ def lb_range_from_subnet(cidr: str) -> str:
     """A slice at the top of an IPv4 subnet for LoadBalancer addresses: .200-.250 of its last
     /24 (what kind's MetalLB guide uses), or its top 16 addresses (at most its upper half, never
     the broadcast) when it is smaller than a /24."""
-    net = ipaddress.IPv4Network(cidr, strict=False)
+    try:
+        net = ipaddress.IPv4Network(cidr, strict=False)
+    except ValueError as err:
+        raise ValueError(f"{cidr} is not an IPv4 subnet ({err})") from None
     top = int(net.broadcast_address)
     if net.num_addresses >= 256:
         block = top - 255

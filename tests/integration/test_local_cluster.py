@@ -182,6 +182,7 @@ def test_the_cluster_namespace_has_only_loopback(local_cluster: LocalCluster) ->
     assert names == ["lo"]
 
 
+@pytest.mark.reaches_unroutable
 @pytest.mark.parametrize("address", ["10.96.0.1", "10.244.0.7", "192.168.1.1", "1.1.1.1"])
 def test_from_inside_the_cluster_namespace_a_non_loopback_address_fails_at_once(
     local_cluster: LocalCluster, address: str

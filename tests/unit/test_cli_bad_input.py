@@ -77,11 +77,12 @@ CASES = [
         ["provider 'eks'"],
     ),
     (
-        "a stage that is not available",
-        lambda t: local(t),
+        # Offline: an air-gapped bundle directory that lacks the pinned manifest.
+        "a pinned artifact missing from the bundle directory",
+        lambda t: local(t, artifacts={"dir": str(t / "bundle")}),
         {},
         ("components.metallb.enabled=true",),
-        ["stage metallb is not available", "components.metallb.enabled=false"],
+        ["artifacts.dir", "is missing (metallb", "invoke bundle"],
     ),
     (
         "missing binaries",

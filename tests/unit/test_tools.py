@@ -49,12 +49,12 @@ def bin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     ("provider", "needed"),
     [
         ("local", []),
-        ("kind", ["kind", "docker", "kubectl"]),
+        ("kind", ["kind", "docker"]),
         ("k3d", ["k3d", "docker"]),
         ("k3s-ssh", ["ssh"]),
         ("k3s-oci", ["oci", "ssh"]),
         ("eks", ["eksctl", "aws"]),
-        ("docker-desktop", ["kubectl"]),
+        ("docker-desktop", []),
     ],
 )
 def test_each_provider_requires_its_own_tools_and_no_others(
@@ -91,12 +91,10 @@ def test_every_tool_in_the_table_has_a_version_probe_and_an_install_hint() -> No
 def test_check_reports_found_tools_with_their_versions(bin_dir: Path) -> None:
     fake_tool(bin_dir, "kind", 'echo "kind v0.32.0 go1.26.0 linux/amd64"')
     fake_tool(bin_dir, "docker", 'echo "Docker version 28.1.1, build 4eba377"')
-    fake_tool(bin_dir, "kubectl", """echo '{"clientVersion": {"gitVersion": "v1.36.1"}}'""")
     statuses = tools.check(runner.LocalRunner(), tools.tools_for(profile("kind")))
     assert [(s.name, s.version, s.ok) for s in statuses] == [
         ("kind", "v0.32.0", True),
         ("docker", "28.1.1", True),
-        ("kubectl", "v1.36.1", True),
     ]
     assert statuses[0].found_path == str(bin_dir / "kind")
 
