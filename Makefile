@@ -4,9 +4,9 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 PYTEST_ARGS ?=
 
-.PHONY: up down test lint binaries deps clean-binaries
+.PHONY: up down test lint binaries argocd deps clean-binaries
 
-up: deps binaries  ## bootstrap the local profile end to end
+up: deps binaries argocd  ## bootstrap the local profile end to end
 	$(BIN)/invoke up --profile local
 
 down: deps  ## stop the local profile's cluster and remove its state
@@ -30,6 +30,9 @@ $(VENV)/.installed: pyproject.toml
 
 binaries:  ## kube-apiserver, controller-manager, scheduler, etcd and kwok from Go modules (cached)
 	bash toolchain/build.sh all
+
+argocd:  ## Argo CD's controllers, helm and kustomize from Go modules (for argocd.mode: processes)
+	bash toolchain/build.sh argocd
 
 clean-binaries:
 	rm -rf $${CLUSTERBOOT_BIN_DIR:-$${XDG_CACHE_HOME:-$$HOME/.cache}/clusterboot/bin}

@@ -12,6 +12,7 @@ from stages.cluster_kind import ClusterKind
 from stages.cluster_local import ClusterLocal
 from stages.metallb import MetalLB
 from stages.root_app import RootApp
+from stages.sandbox_repo import SandboxRepo
 from stages.sealed_secrets import SealedSecrets
 from stages.sync_waves import SyncWaves
 
@@ -26,6 +27,7 @@ ORDER: tuple[str, ...] = (
     "metallb",
     "sealed_secrets",
     "argocd",
+    "sandbox_repo",
     "root_app",
     "sync_waves",
 )
@@ -47,4 +49,12 @@ def for_profile(profile: Profile) -> list[Stage]:
             f"cluster provider {provider!r} is not supported by this version of clusterboot",
             hint=f"supported providers: {', '.join(sorted(CLUSTER_STAGES))}",
         )
-    return [cluster_stage(), MetalLB(), SealedSecrets(), ArgoCD(), RootApp(), SyncWaves()]
+    return [
+        cluster_stage(),
+        MetalLB(),
+        SealedSecrets(),
+        ArgoCD(),
+        SandboxRepo(),
+        RootApp(),
+        SyncWaves(),
+    ]

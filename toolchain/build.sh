@@ -71,7 +71,7 @@ build_argocd() {
   local v dir src
   v=$(module_version "$here/argocd" github.com/argoproj/argo-cd/v3)
   dir="$BIN_DIR/argocd-$v"
-  if [[ -x "$dir/argocd" && -x "$dir/helm" && -x "$dir/kustomize" && -f "$dir/manifests/install.yaml" ]]; then
+  if [[ -x "$dir/argocd" && -x "$dir/helm" && -x "$dir/kustomize" && -f "$dir/manifests/core-install.yaml" ]]; then
     echo "argocd $v: already built in $dir"; return
   fi
   echo "argocd $v: building application-controller, repo-server, applicationset-controller (first time: ~15 min)"
@@ -81,7 +81,7 @@ build_argocd() {
   GOBIN="$dir.tmp" go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
   GOBIN="$dir.tmp" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
   src="$(go env GOMODCACHE)/github.com/argoproj/argo-cd/v3@$v/manifests"
-  cp -r "$src/crds" "$src/install.yaml" "$dir.tmp/manifests/"
+  cp -r "$src/crds" "$src/install.yaml" "$src/core-install.yaml" "$dir.tmp/manifests/"
   chmod -R u+w "$dir.tmp/manifests"
   rm -rf "$dir" && mv "$dir.tmp" "$dir"
 }

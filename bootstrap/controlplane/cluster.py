@@ -13,6 +13,7 @@ import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -120,10 +121,29 @@ class LocalControlPlane:
         runner.signal_process(pid, "HUP")
         self.await_phase(clock=clock, after_generation=before)
 
+    def extra_components(self) -> list[dict[str, Any]]:
+        """Components beyond the control plane that the keeper runs (e.g. Argo CD's)."""
+        spec = json.loads(self.layout.spec_file.read_text())
+        return [c for c in spec["components"] if c["name"] not in COMPONENTS]
+
+    def alive(self, name: str) -> bool:
+        pid = read_pid(self.layout.pid_file(name))
+        return pid is not None and runner.pid_alive(pid)
+
+    def set_extra_components(self, extras: list[dict[str, Any]], *, clock: wait.Clock) -> None:
+        """Make the keeper run exactly these extra components (in this order), in the
+        cluster's namespace, started after and stopped before the control plane."""
+        spec = json.loads(self.layout.spec_file.read_text())
+        core = [c for c in spec["components"] if c["name"] in COMPONENTS]
+        spec["components"] = core + extras
+        self.layout.spec_file.write_text(json.dumps(spec, indent=2) + "\n")
+        self.restart_dead(clock=clock)
+
     def clear_leftovers(self) -> list[str]:
         """Stop processes from an earlier cluster whose keeper died; remove stale pid files."""
         stopped = []
-        for name in (*COMPONENTS, "keeper"):
+        extras = sorted(p.stem for p in self.layout.pids.glob("*.pid") if p.stem not in COMPONENTS)
+        for name in (*extras, *COMPONENTS, "keeper"):
             path = self.layout.keeper_pid if name == "keeper" else self.layout.pid_file(name)
             pid = read_pid(path)
             if (

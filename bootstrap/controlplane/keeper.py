@@ -138,10 +138,31 @@ class Keeper:
                 self.save(phase="degraded")
             if self.restart.is_set():
                 self.restart.clear()
+                self.reload_spec()
                 if self.start_all():
                     self.save(phase="ready", error=None)
                 else:
                     self.save(generation=int(self.state["generation"]) + 1)
+
+    def reload_spec(self) -> None:
+        """Pick up components added to the spec file since the start (Argo CD's, say); stop
+        the ones removed from it. Relays and isolation are fixed for the keeper's life."""
+        try:
+            fresh = json.loads(self.layout.spec_file.read_text())
+        except (OSError, ValueError) as err:
+            self.save(error=f"cannot reload {self.layout.spec_file}: {err}")
+            return
+        wanted = {c["name"] for c in fresh["components"]}
+        for component in reversed(self.spec["components"]):
+            name = component["name"]
+            if name not in wanted and name in self.pids:
+                if name not in self.exits:
+                    runner.terminate(self.pids[name], grace=10.0)
+                    self.reap()
+                self.pids.pop(name, None)
+                self.exits.pop(name, None)
+                self.layout.pid_file(name).unlink(missing_ok=True)
+        self.spec["components"] = fresh["components"]
 
     def stop_all(self) -> None:
         for component in reversed(self.spec["components"]):

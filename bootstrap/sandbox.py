@@ -1,0 +1,88 @@
+"""A GitOps repository served from this machine: ``repo_url: sandbox:DIR`` in a profile means
+"publish DIR (relative to the profile's repository) as a local git repository and let Argo CD
+read it through ``file://``". No git server, no network.
+
+Child Applications in DIR may say ``repoURL: REPO_URL``; publishing fills in the real URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+from bootstrap.errors import InputError
+from bootstrap.runner import Runner
+
+SCHEME = "sandbox:"
+PLACEHOLDER = "REPO_URL"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+_AUTHOR = ["-c", "user.name=clusterboot", "-c", "user.email=clusterboot@localhost"]
+
+
+def is_sandbox(repo_url: str) -> bool:
+    return repo_url.startswith(SCHEME)
+
+
+def source_dir(repo_url: str) -> Path:
+    path = Path(repo_url[len(SCHEME) :])
+    path = path if path.is_absolute() else REPO_ROOT / path
+    if not path.is_dir():
+        raise InputError(
+            f"root_app.repo_url: {repo_url}: {path} is not a directory",
+            hint="point sandbox: at a directory holding the GitOps repository",
+        )
+    return path
+
+
+def repo_dir(state_dir: Path) -> Path:
+    return state_dir / "gitops-sandbox"
+
+
+def effective_url(repo_url: str, state_dir: Path) -> str:
+    """What Argo CD is given: the file:// URL for a sandbox, the URL itself otherwise."""
+    return f"file://{repo_dir(state_dir)}" if is_sandbox(repo_url) else repo_url
+
+
+def rendered(source: Path, url: str) -> dict[str, bytes]:
+    """Every file of ``source`` as it will be committed (REPO_URL replaced)."""
+    files: dict[str, bytes] = {}
+    for path in sorted(p for p in source.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        if path.suffix in {".yaml", ".yml"}:
+            data = data.replace(PLACEHOLDER.encode(), url.encode())
+        files[str(path.relative_to(source))] = data
+    return files
+
+
+def digest(files: dict[str, bytes]) -> str:
+    sha = hashlib.sha256()
+    for name, data in files.items():
+        sha.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    return sha.hexdigest()
+
+
+def published_digest(target: Path) -> str | None:
+    marker = target / ".git" / "clusterboot-digest"
+    return marker.read_text().strip() if marker.is_file() else None
+
+
+def publish(repo_url: str, state_dir: Path, runner: Runner) -> str:
+    """Make the local repository hold exactly the source tree in one new commit; the URL."""
+    target = repo_dir(state_dir)
+    url = effective_url(repo_url, state_dir)
+    files = rendered(source_dir(repo_url), url)
+    if not (target / ".git").is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        runner.run(["git", "init", "-q", "-b", "main", str(target)])
+    for child in target.iterdir():
+        if child.name != ".git":
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    for name, data in files.items():
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        (target / name).write_bytes(data)
+    git = ["git", "-C", str(target)]
+    runner.run([*git, "add", "-A"])
+    runner.run([*git, *_AUTHOR, "commit", "-q", "--allow-empty", "-m", "published by clusterboot"])
+    (target / ".git" / "clusterboot-digest").write_text(digest(files) + "\n")
+    return url
