@@ -7,10 +7,11 @@ the code (health rules, plans) stays pure and testable without a client.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import urllib3
 from kubernetes import client, config, dynamic, watch
@@ -18,6 +19,11 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from bootstrap.errors import ClusterbootError, TemporaryError
+
+if TYPE_CHECKING:
+    from bootstrap.kube_apply import ApplyResult, Manifests
+    from bootstrap.retry import Policy
+    from bootstrap.wait import Clock
 
 FIELD_MANAGER = "clusterboot"
 Obj = dict[str, Any]
@@ -106,7 +112,7 @@ class Kube:
                 lambda: res.get(
                     name=name, namespace=namespace, _request_timeout=self.request_timeout
                 ),
-                f"get {kind} {name}",
+                f"get {ObjectRef(api_version, kind, name, namespace)}",
             )
         except NotFound:
             return None
@@ -142,17 +148,25 @@ class Kube:
         resource_version: str,
         timeout_seconds: int = 60,
         label_selector: str | None = None,
+        cancel: Cancel | None = None,
     ) -> Iterator[tuple[str, Obj]]:
         """Events (type, object) after ``resource_version``; BOOKMARK events included.
 
         A 410 Gone raises ``Expired`` so the caller can relist. The server ends the stream
-        after ``timeout_seconds``; a socket read timeout guards against a dead connection.
+        after ``timeout_seconds``; a socket read timeout guards against a dead connection;
+        ``cancel`` ends it early from another thread (the stream then simply ends).
         """
         res = self.resource(api_version, kind)
-        watcher = watch.Watch()
+        watcher, guard = watch.Watch(), cancel or Cancel()
+        opened: list[Any] = []
+
+        def open_stream(**kwargs: Any) -> Any:
+            opened.append(guard.track(res.get(**kwargs)))
+            return opened[-1]
+
         try:
             stream = watcher.stream(
-                res.get,
+                open_stream,
                 namespace=namespace,
                 resource_version=resource_version,
                 timeout_seconds=timeout_seconds,
@@ -171,32 +185,69 @@ class Kube:
                 raise Expired(str(err.reason)) from err
             raise _classify(err, f"watch {kind}") from err
         except (TimeoutError, urllib3.exceptions.HTTPError, OSError) as err:
-            raise TemporaryError(f"watch {kind} interrupted: {err}") from err
+            if not guard.is_set():
+                raise TemporaryError(f"watch {kind} interrupted: {_reason(err)}") from err
         finally:
             watcher.stop()
+            guard.untrack(*opened)
 
     # -- writes -----------------------------------------------------------------------------
-    def apply(self, obj: Mapping[str, Any], *, namespace: str | None = None) -> Obj:
-        """Server-side apply one object; ``namespace`` fills in a missing one."""
-        body = dict(obj)
-        meta = dict(body.get("metadata") or {})
-        res = self.resource(body["apiVersion"], body["kind"])
-        if res.namespaced and not meta.get("namespace"):
-            meta["namespace"] = namespace or "default"
-        body["metadata"] = meta
-        ref = ObjectRef.of(body)
+    def locate(self, obj: Mapping[str, Any], *, namespace: str | None = None) -> ObjectRef:
+        """Where ``obj`` lives: namespaced kinds default to ``namespace`` (else "default"),
+        cluster-scoped kinds have none. Raises TemporaryError for a kind not served (yet)."""
+        res = self.resource(obj["apiVersion"], obj["kind"])
+        ref = ObjectRef.of(obj)
+        where = (ref.namespace or namespace or "default") if res.namespaced else None
+        return ObjectRef(ref.api_version, ref.kind, ref.name, where)
+
+    def apply(
+        self, obj: Mapping[str, Any], *, namespace: str | None = None, dry_run: bool = False
+    ) -> Obj:
+        """Server-side apply one object; ``namespace`` fills in a missing one. With
+        ``dry_run`` the server runs admission and answers what it would store."""
+        ref = self.locate(obj, namespace=namespace)
+        res = self.resource(ref.api_version, ref.kind)
+        meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "namespace"}
+        if ref.namespace:
+            meta["namespace"] = ref.namespace
+        body = {**obj, "metadata": meta}
         result = _translate(
             lambda: res.server_side_apply(
                 body=body,
-                name=meta["name"],
-                namespace=meta.get("namespace") if res.namespaced else None,
+                name=ref.name,
+                namespace=ref.namespace,
                 field_manager=FIELD_MANAGER,
                 force_conflicts=True,
+                dry_run="All" if dry_run else None,
                 _request_timeout=self.request_timeout,
             ),
             f"apply {ref}",
         )
         return _plain(result)
+
+    def apply_manifests(
+        self,
+        docs: Manifests,
+        *,
+        namespace: str | None,
+        clock: Clock,
+        deadline: float,
+        policy: str | Policy = "api",
+        dry_run: bool = False,
+    ) -> ApplyResult:
+        """Apply many objects in order (Namespaces and CRDs, wait Established, the rest); see
+        ``bootstrap.kube_apply``. ``deadline`` is seconds for the whole call."""
+        from bootstrap import kube_apply
+
+        return kube_apply.apply_manifests(
+            self,
+            docs,
+            namespace=namespace,
+            clock=clock,
+            deadline=deadline,
+            policy=policy,
+            dry_run=dry_run,
+        )
 
     def apply_status(self, obj: Mapping[str, Any]) -> Obj:
         """Server-side apply the ``status`` subresource (used by simulators and probes)."""
@@ -246,6 +297,42 @@ class Kube:
         return str(info.git_version)
 
 
+class Cancel:
+    """Ends watches from another thread: ``set`` shuts down every open watch socket, so a
+    thread blocked reading one returns at once instead of at the server's timeout."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._open: list[Any] = []
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def set(self) -> None:
+        with self._lock:
+            self._event.set()
+            for response in self._open:
+                _shutdown(response)
+
+    def track(self, response: Any) -> Any:
+        """Remember an open watch response (shut at once if already set); returns it."""
+        with self._lock:
+            self._open.append(response)
+            if self._event.is_set():
+                _shutdown(response)
+        return response
+
+    def untrack(self, *responses: Any) -> None:
+        with self._lock:
+            self._open = [r for r in self._open if all(r is not done for done in responses)]
+
+
+def _shutdown(response: Any) -> None:
+    with contextlib.suppress(Exception):
+        response.shutdown()
+
+
 class NotFound(ClusterbootError):
     """The object does not exist."""
 
@@ -281,7 +368,7 @@ def _classify(err: ApiException, what: str) -> ClusterbootError:
     status = getattr(err, "status", None)
     message = _server_message(err)
     if status == 404:
-        return NotFound(f"{what}: not found")
+        return NotFound(f"{what}: not found ({message})")
     transient = (
         status in {0, None, 409, 429, 500, 502, 503, 504}
         or "failed calling webhook" in message
