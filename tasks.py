@@ -111,3 +111,54 @@ def doctor(
 ) -> None:
     """List the tools the profile needs, found or missing, with versions and how to install."""
     _exit(app.doctor(_inv(profile, set or [], unisolated, log_format)))
+
+
+@task(
+    iterable=["set"],
+    help={
+        **{k: v for k, v in COMMON_HELP.items() if k != "unisolated"},
+        "out": "the directory to fill (created if missing)",
+    },
+)
+def bundle(
+    c: Context,
+    out: str,
+    profile: str = "local",
+    set: list[str] | None = None,
+    log_format: str = "auto",
+) -> None:
+    """Fetch and verify the profile's pinned artifacts into --out DIR (air-gapped: artifacts.dir).
+
+    A profile with `--set artifacts.dir=DIR` then reads them there and never the network."""
+    _exit(app.bundle(_inv(profile, set or [], False, log_format), out_dir=Path(out)))
+
+
+@task(iterable=["set"], help=COMMON_HELP)
+def argocd_password(
+    c: Context,
+    profile: str = "local",
+    set: list[str] | None = None,
+    unisolated: bool = False,
+    log_format: str = "auto",
+) -> None:
+    """Print Argo CD's initial admin password, and only that, to standard output."""
+    _exit(app.argocd_password(_inv(profile, set or [], unisolated, log_format)))
+
+
+@task(
+    iterable=["set"],
+    help={**COMMON_HELP, "out": "the encrypted backup file to write (mode 0600)"},
+)
+def backup(
+    c: Context,
+    out: str,
+    profile: str = "local",
+    set: list[str] | None = None,
+    unisolated: bool = False,
+    log_format: str = "auto",
+) -> None:
+    """Export every Sealed Secrets key to --out FILE, encrypted with age (mode 0600).
+
+    Encrypted to the public key of components.sealed_secrets.age_identity (or the identity file
+    $CLUSTERBOOT_AGE_IDENTITY names) and any components.sealed_secrets.backup_recipients."""
+    _exit(app.backup(_inv(profile, set or [], unisolated, log_format), out_file=Path(out)))

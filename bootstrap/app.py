@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TextIO
 
 import stages
+from bootstrap import argocd_setup, artifacts, report, runner, sealing, secrets, tools
 from bootstrap import log as logging_setup
 from bootstrap import profile as profiles
-from bootstrap import report, runner, tools
 from bootstrap.config import Profile
 from bootstrap.controlplane import binaries
 from bootstrap.engine import Engine
@@ -87,6 +87,7 @@ def up(
         selected = engine.selection(only=only, start_from=start_from)
         preflight(ctx, engine, selected)
         run = report.Report(profile=ctx.profile.name)
+        ctx.report = run
         try:
             engine.up(run, selected=selected)
         except (KeyboardInterrupt, Interrupted):
@@ -215,5 +216,69 @@ def doctor(inv: Invocation) -> int:
             statuses += binaries.statuses(ctx.profile.cluster.local, ctx.runner)
         print(tools.render_table(statuses), file=inv.out)
         return 0 if all(s.ok for s in statuses) else 1
+
+    return guarded(inv, body)
+
+
+def _connected(inv: Invocation) -> Context:
+    """The profile's context with its cluster published (observed, never created)."""
+    ctx, engine = _context(inv)
+    for stage in engine.stages.values():
+        if stage.provides == "cluster" and stage.skip_reason(ctx.profile) is None:
+            for _ in stage.plan(ctx):
+                pass  # observing is enough: a reachable cluster publishes itself
+    if not ctx.has_cluster:
+        raise ClusterbootError(
+            f"the cluster of profile {ctx.profile.name} is not running",
+            hint=f"start it first: invoke up --profile {inv.profile}",
+        )
+    return ctx
+
+
+def bundle(inv: Invocation, *, out_dir: Path) -> int:
+    """Fetch every pinned artifact the profile needs into ``out_dir``, with an index."""
+
+    def body() -> int:
+        profile = profiles.load(inv.profile, overrides=inv.sets)
+        for entry in artifacts.bundle(profile, out_dir):
+            print(
+                f"✓ {entry.component} {entry.version}: {out_dir / entry.file} "
+                f"(sha256 {entry.sha256})",
+                file=inv.out,
+            )
+        print(
+            f"  index: {out_dir / artifacts.INDEX}; use it with --set artifacts.dir={out_dir}",
+            file=inv.out,
+        )
+        return 0
+
+    return guarded(inv, body)
+
+
+def argocd_password(inv: Invocation) -> int:
+    """Print Argo CD's initial admin password (and nothing else) to stdout."""
+
+    def body() -> int:
+        ctx = _connected(inv)
+        password = argocd_setup.initial_password(ctx.kube, ctx.profile.components.argocd.namespace)
+        secrets.remember(password)  # never in a log line after this
+        print(password, file=inv.out)
+        return 0
+
+    return guarded(inv, body)
+
+
+def backup(inv: Invocation, *, out_file: Path) -> int:
+    """Export every Sealed Secrets key Secret, encrypted with age, to ``out_file`` (0600)."""
+
+    def body() -> int:
+        ctx = _connected(inv)
+        names = sealing.backup(ctx.kube, ctx.profile, out_file, state_dir=ctx.state_dir)
+        print(
+            f"✓ {len(names)} sealing keys backed up to {out_file} (age, mode 0600): "
+            f"{', '.join(names)}",
+            file=inv.out,
+        )
+        return 0
 
     return guarded(inv, body)

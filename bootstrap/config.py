@@ -61,6 +61,21 @@ class ChartSource(Model):
     values: dict[str, object] = Field(default_factory=dict)
 
 
+class Component(Model):
+    """What every platform component has: a switch, and where its pinned manifest comes from."""
+
+    enabled: bool = True
+    source: ManifestSource | None = None
+    chart: ChartSource | None = None
+    """A Helm chart instead of ``source`` (accepted by the schema, not rendered yet)."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Component:
+        if self.source is not None and self.chart is not None:
+            raise ValueError("give `source` (a manifest) or `chart` (a Helm chart), not both")
+        return self
+
+
 class LocalCluster(Model):
     kubernetes_version: Version = "v1.36.1"
     etcd_version: Version = "v3.6.16"
@@ -153,11 +168,12 @@ class Cluster(Model):
         return self
 
 
-class MetalLB(Model):
-    enabled: bool = True
+class MetalLB(Component):
     version: Version = "v0.15.2"
-    source: ManifestSource | None = None
     address_pool: str | None = None
+    probe: bool | None = None
+    """A LoadBalancer Service that must receive an address: None = wherever a load balancer
+    can work (not on the local profile, where kwok runs no MetalLB controller)."""
 
     @field_validator("address_pool")
     @classmethod
@@ -167,20 +183,22 @@ class MetalLB(Model):
         return value
 
 
-class ArgoCD(Model):
-    enabled: bool = True
+class ArgoCD(Component):
     version: Version = "v3.2.12"
-    source: ManifestSource | None = None
     mode: Literal["manifests", "processes"] = "manifests"
     namespace: Name = "argocd"
 
 
-class SealedSecrets(Model):
-    enabled: bool = True
+class SealedSecrets(Component):
     version: Version = "v0.36.6"
-    source: ManifestSource | None = None
     namespace: Name = "kube-system"
     key_backup: str | None = None
+    """An age-encrypted key backup (`invoke backup`) restored before the controller starts."""
+    age_identity: str | None = None
+    """An age identity file (age-keygen, mode 0600) that decrypts key backups and whose public
+    key encrypts new ones; else the file named by $CLUSTERBOOT_AGE_IDENTITY."""
+    backup_recipients: tuple[str, ...] = ()
+    """More age recipients (age1...) every backup is also encrypted to, e.g. an offline key."""
 
 
 class Components(Model):
@@ -215,6 +233,12 @@ class Waves(Model):
     deadline_seconds: Annotated[int, Field(ge=1, le=86400)] = 900
     per_wave_seconds: dict[int, Annotated[int, Field(ge=1, le=86400)]] = Field(default_factory=dict)
     progressing_grace_seconds: Annotated[int, Field(ge=0, le=86400)] = 300
+    refresh_after_seconds: Annotated[float, Field(ge=0, le=3600)] = 10.0
+    """Pause between two hard refreshes of one app (and before the first, for stale status)."""
+    max_refreshes: Annotated[int, Field(ge=0, le=100)] = 3
+    """Hard refreshes per app before a ComparisonError that persists fails the walk."""
+    max_sync_attempts: Annotated[int, Field(ge=0, le=100)] = 2
+    """Explicit sync operations per app when auto-sync will not retry the same commit."""
 
 
 class Timeouts(Model):

@@ -20,6 +20,7 @@ from bootstrap.errors import ClusterbootError
 
 if TYPE_CHECKING:
     from bootstrap.kube import Kube
+    from bootstrap.report import Report
     from bootstrap.runner import Runner
     from bootstrap.wait import Clock
 
@@ -78,6 +79,8 @@ class Context:
     clock: Clock
     options: dict[str, Any] = field(default_factory=dict)
     log: Any = field(default_factory=lambda: structlog.get_logger("clusterboot"))
+    report: Report | None = None
+    """The run's report, for stages that record more than their own line (per-wave results)."""
     _cluster: ClusterInfo | None = None
     _kube: Kube | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

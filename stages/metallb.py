@@ -1,19 +1,134 @@
-"""metallb: MetalLB (native mode, address pool from the profile or the Docker network).
+"""metallb: MetalLB in native mode from its pinned manifest, the address pool from the profile
+(or the range the cluster stage found on the Docker network), and a probe LoadBalancer.
 
-Not available in this version: see stages/_unavailable.py.
+Gates (contracts §4): controller and speaker rolled out; the webhook really serving (ready
+endpoints behind its Service, and its CA injected where a controller runs); the pool and
+L2Advertisement in place; and, where a load balancer can work, a probe Service with an address.
+Skipped on EKS, where MetalLB does not work.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+from bootstrap import artifacts, install
+from bootstrap import metallb_pool as lb
 from bootstrap.config import Profile
-from stages._unavailable import NotYetAvailable
+from bootstrap.errors import StageFailed, TemporaryError
+from bootstrap.kube import ObjectRef
+from bootstrap.stage import Change, Context, Stage, Verdict
+
+TITLE = "MetalLB"
 
 
-class MetalLB(NotYetAvailable):
+class MetalLB(Stage):
     name = "metallb"
     needs = ("cluster",)
-    switch = "components.metallb.enabled"
 
-    def is_enabled(self, profile: Profile) -> bool:
-        p = profile
-        return bool(p.components.metallb.enabled)
+    def skip_reason(self, profile: Profile) -> str | None:
+        if not profile.components.metallb.enabled:
+            return "not enabled in the profile (components.metallb.enabled)"
+        if profile.cluster.provider == "eks":
+            return (
+                "MetalLB does not work on EKS (AWS is not a supported cloud); LoadBalancer "
+                "Services there use AWS load balancers"
+            )
+        return None
+
+    def preflight(self, ctx: Context) -> None:
+        """The pinned manifest is at hand and verified (downloaded now, or from the bundle)."""
+        artifact = artifacts.artifact_for(ctx.profile, "metallb")
+        artifacts.Store.for_profile(ctx.profile).path(artifact)
+
+    def docs(self, ctx: Context) -> list[install.Doc]:
+        """The manifest, its namespace labelled privileged for Pod Security Admission."""
+        return install.ensure_namespace(
+            install.manifest(ctx, "metallb"), lb.NAMESPACE, lb.PRIVILEGED
+        )
+
+    def pool(self, ctx: Context) -> str:
+        pool = lb.addresses(ctx.profile, ctx.cluster)
+        if pool is None:
+            raise StageFailed(
+                self.name,
+                "choose the address pool",
+                cause=f"the {ctx.cluster.provider} cluster has no address range",
+                hint="set components.metallb.address_pool (or cluster.lb_range)",
+            )
+        return pool
+
+    def plan(self, ctx: Context) -> Iterator[Change]:
+        docs = self.docs(ctx)
+        keys = install.keys_of(docs, namespace=lb.NAMESPACE)
+        version = ctx.profile.components.metallb.version
+        what = install.decide(TITLE, version, keys, install.observe(ctx.kube, keys))
+        if what:
+            yield Change(what, lambda c: install.apply(c, docs, namespace=lb.NAMESPACE, what=what))
+        pool = self.pool(ctx)
+        change = lb.pool_change(pool, *lb.observe_pool(ctx.kube))
+        if change:
+            yield Change(f"{change} (retried until the webhook serves)", self._apply_pool)
+        wanted, _ = lb.probe_wanted(ctx.profile, ctx.cluster)
+        if wanted and ctx.kube.get("v1", "Service", lb.PROBE, lb.NAMESPACE) is None:
+            yield Change(
+                f"apply LoadBalancer Service {lb.NAMESPACE}/{lb.PROBE} (probe)",
+                lambda c: _apply(c, lb.probe_service()),
+            )
+
+    def _apply_pool(self, ctx: Context) -> None:
+        try:
+            lb.apply_pool(ctx, self.pool(ctx))
+        except TemporaryError as err:
+            if ctx.cluster.provider != "local" or "failed calling webhook" not in err.message:
+                raise
+            raise StageFailed(
+                self.name,
+                "apply the address pool",
+                cause=err.message,
+                hint="kwok runs no containers, so on the local cluster a webhook served by a "
+                "MetalLB pod never answers; turn MetalLB off there (components.metallb.enabled)",
+            ) from err
+
+    def gate(self, ctx: Context) -> Verdict:
+        docs = self.docs(ctx)
+        workloads = [
+            install.ref_of(d, lb.NAMESPACE) for d in docs if install.kind_of(d) in install.WORKLOADS
+        ]
+        ready = install.await_ready(
+            ctx, [*install.crd_refs(docs), *workloads], what="MetalLB controller and speaker"
+        )
+        if not ready.ok:
+            return ready
+        local = ctx.cluster.provider == "local"
+        serving = lb.webhook_serving(ctx.kube, docs, check_ca=not local)
+        if not serving.ok:
+            return serving
+        pool = self.pool(ctx)
+        if lb.pool_change(pool, *lb.observe_pool(ctx.kube)):
+            return Verdict.waiting(f"IPAddressPool {lb.NAMESPACE}/{lb.POOL} is not {pool} yet")
+        probe = self._probe(ctx, pool)
+        if not probe.ok:
+            return probe
+        ca = "" if not local else " (CA injection not checked: kwok runs no controller)"
+        return Verdict.passed(f"{ready.why}; webhook: {serving.why}{ca}; pool {pool}; {probe.why}")
+
+    def _probe(self, ctx: Context, pool: str) -> Verdict:
+        wanted, why_not = lb.probe_wanted(ctx.profile, ctx.cluster)
+        if not wanted:
+            return Verdict.passed(f"LoadBalancer probe {why_not}")
+        ref = ObjectRef("v1", "Service", lb.PROBE, lb.NAMESPACE)
+        got = install.await_ready(ctx, [ref], what="the probe LoadBalancer address")
+        if not got.ok:
+            return got
+        address = lb.probe_address(ctx.kube.get("v1", "Service", lb.PROBE, lb.NAMESPACE))
+        if address is None or not lb.in_pool(address, pool):
+            return Verdict.broken(
+                f"probe Service got {address}, outside the MetalLB pool {pool}: another load "
+                "balancer answers (k3s ServiceLB? disable it before MetalLB)",
+                str(ref),
+            )
+        return Verdict.passed(f"LoadBalancer probe got {address}")
+
+
+def _apply(ctx: Context, obj: install.Doc) -> None:
+    ctx.kube.apply(obj)

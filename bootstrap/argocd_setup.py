@@ -1,0 +1,121 @@
+"""Argo CD beyond its manifest (contracts §3, §1.3): the namespace its objects go to, the
+Application health check written into ``argocd-cm`` (applied with the install, so before any
+root app), what the gate waits for, and the initial admin password.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+from typing import Any
+
+from bootstrap import install
+from bootstrap.errors import ClusterbootError
+from bootstrap.kube import Kube, ObjectRef
+
+UPSTREAM_NAMESPACE = "argocd"  # the ClusterRoleBindings' subjects name it
+HEALTH_KEY = "resource.customizations.health.argoproj.io_Application"
+# Argo CD removed Application health in v1.8 (#3781); this is the restore snippet from
+# docs/operator-manual/health.md, so child apps gate their waves again.
+HEALTH_LUA = """hs = {}
+hs.status = "Progressing"
+hs.message = ""
+if obj.status ~= nil then
+  if obj.status.health ~= nil then
+    hs.status = obj.status.health.status
+    if obj.status.health.message ~= nil then
+      hs.message = obj.status.health.message
+    end
+  end
+end
+return hs
+"""
+WORKLOADS = (
+    ("apps/v1", "Deployment", "argocd-repo-server"),
+    ("apps/v1", "StatefulSet", "argocd-application-controller"),
+    ("apps/v1", "Deployment", "argocd-redis"),
+    ("apps/v1", "Deployment", "argocd-server"),
+)
+PROJECT = ("argoproj.io/v1alpha1", "AppProject", "default")
+ADMIN_SECRET = "argocd-initial-admin-secret"  # noqa: S105 - a name, not a password
+Doc = dict[str, Any]
+
+
+def prepare(docs: list[Doc], namespace: str) -> list[Doc]:
+    """Upstream install.yaml, aimed at ``namespace``, with the health check in argocd-cm.
+
+    The check is merged into the manifest's own argocd-cm: applying a separate argocd-cm with
+    the same field manager would drop the fields the install set, and the reverse.
+    """
+    docs = install.relocate(docs, source=UPSTREAM_NAMESPACE, target=namespace)
+    docs = install.ensure_namespace(docs, namespace)
+    config = install.find(docs, "ConfigMap", "argocd-cm")
+    if config is None:
+        config = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": "argocd-cm",
+                "labels": {
+                    "app.kubernetes.io/name": "argocd-cm",
+                    "app.kubernetes.io/part-of": "argocd",
+                },
+            },
+        }
+        docs.append(config)
+    config["data"] = {**(config.get("data") or {}), HEALTH_KEY: HEALTH_LUA}
+    return docs
+
+
+def keys(docs: list[Doc], namespace: str) -> list[install.Key]:
+    """What proves the install: the manifest's keys plus our health check in argocd-cm."""
+    config = ObjectRef("v1", "ConfigMap", "argocd-cm", namespace)
+    return [
+        *install.keys_of(docs, namespace=namespace),
+        install.Key(config, {f"data {HEALTH_KEY}": HEALTH_LUA}),
+    ]
+
+
+def gated_workloads(docs: Iterable[Doc], namespace: str) -> list[ObjectRef]:
+    """repo-server, application-controller, redis and server, as far as the manifest has them
+    (the core install has no server)."""
+    present = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    return [
+        ObjectRef(api, kind, name, namespace)
+        for api, kind, name in WORKLOADS
+        if (kind, name) in present
+    ]
+
+
+def default_project(namespace: str) -> Doc:
+    """AppProject default as argocd-server creates it at startup (server.go
+    ``initializeDefaultProject``): for clusters where no server process runs."""
+    api, kind, name = PROJECT
+    return {
+        "apiVersion": api,
+        "kind": kind,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "sourceRepos": ["*"],
+            "destinations": [{"server": "*", "namespace": "*"}],
+            "clusterResourceWhitelist": [{"group": "*", "kind": "*"}],
+        },
+    }
+
+
+def has_project(kube: Kube, namespace: str) -> bool:
+    api, kind, name = PROJECT
+    return kube.get(api, kind, name, namespace) is not None
+
+
+def initial_password(kube: Kube, namespace: str) -> str:
+    """The initial admin password (Secret argocd-initial-admin-secret, key ``password``)."""
+    secret = kube.get("v1", "Secret", ADMIN_SECRET, namespace)
+    encoded = ((secret or {}).get("data") or {}).get("password")
+    if not encoded:
+        raise ClusterbootError(
+            f"Secret {namespace}/{ADMIN_SECRET} has no password",
+            hint="argocd-server creates it at its first start, and the docs say to delete it "
+            "once the password is changed: if it was, use the password you chose",
+        )
+    return base64.b64decode(encoded).decode()

@@ -1,0 +1,312 @@
+"""Pinned upstream artifacts: which manifest each component version comes from (URL and
+sha256), downloads through httpx with the checksum verified, a content-addressed cache, and the
+bundle directory an air-gapped rebuild reads instead of the network.
+
+Where files come from, in order: ``artifacts.dir`` when the profile sets it (never the network:
+a missing file is an InputError naming it), else the cache (``artifacts.cache_dir`` or
+``~/.cache/clusterboot/artifacts``, files named by their sha256), else the URL. A checksum
+mismatch is a hard error naming the URL, the expected and the actual sum; the bad bytes are not
+kept. Helm charts (``components.X.chart``) are accepted by the schema, not rendered yet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import httpx
+import structlog
+
+from bootstrap import retry
+from bootstrap.config import ChartSource, ManifestSource, Profile
+from bootstrap.errors import InputError, TemporaryError
+
+log = structlog.get_logger("clusterboot.artifacts")
+
+COMPONENTS = ("metallb", "sealed_secrets", "argocd")
+INDEX = "index.json"
+DOWNLOAD = retry.Policy("download", attempts=4, first_delay=1.0, max_delay=8.0)
+TIMEOUT = httpx.Timeout(60.0, connect=15.0)
+_CHUNK = 1 << 16
+
+# (component, version) -> the upstream manifest and its sha256, computed from the file at that
+# tag (raw.githubusercontent.com serves the git blob, byte for byte). Sealed Secrets' manifest
+# is a release asset built by CI, not a file in git, so no sum could be verified for it here:
+# a profile that enables it gives `components.sealed_secrets.source: {url, sha256}` itself.
+DEFAULT_SOURCES: dict[tuple[str, str], ManifestSource] = {
+    ("metallb", "v0.15.2"): ManifestSource(
+        url="https://raw.githubusercontent.com/metallb/metallb/v0.15.2/config/manifests/metallb-native.yaml",
+        sha256="a1b04c376fb39c93265f551fe23716a3ae6e09b790edb3bf257d3fc784c35a18",
+    ),
+    ("metallb", "v0.15.3"): ManifestSource(
+        url="https://raw.githubusercontent.com/metallb/metallb/v0.15.3/config/manifests/metallb-native.yaml",
+        sha256="84b4e102f2b65f5d69085f5816c29362b74641873d8ac3de996e5f86a8219176",
+    ),
+    ("argocd", "v3.2.11"): ManifestSource(
+        url="https://raw.githubusercontent.com/argoproj/argo-cd/v3.2.11/manifests/install.yaml",
+        sha256="6cdd269e07f27b50f9e481cc7e685443b26b79372001ff7868ff1543610417bd",
+    ),
+    ("argocd", "v3.2.12"): ManifestSource(
+        url="https://raw.githubusercontent.com/argoproj/argo-cd/v3.2.12/manifests/install.yaml",
+        sha256="1097a8e8cdc1ed00831ec35338584ecaa2f79d29868fc0c2c5be61cce96253b8",
+    ),
+}
+UPSTREAM_HINTS = {
+    "metallb": "config/manifests/metallb-native.yaml at the MetalLB release tag",
+    "argocd": "manifests/install.yaml at the Argo CD release tag",
+    "sealed_secrets": "controller.yaml from the Sealed Secrets release assets",
+}
+
+
+class ChecksumMismatch(InputError):
+    """A downloaded or bundled file is not the one the profile pinned."""
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One pinned file: what it is for, where it comes from, and its sha256."""
+
+    component: str
+    version: str
+    url: str
+    sha256: str
+
+    @property
+    def bundle_name(self) -> str:
+        """Its file name in a bundle: readable, and unique per component and version."""
+        base = Path(urllib.parse.urlparse(self.url).path).name or "manifest.yaml"
+        return f"{self.component}-{self.version}-{base}"
+
+
+def artifact_for(profile: Profile, component: str) -> Artifact:
+    """The profile's source for ``component``, or the default for its pinned version.
+
+    Raises InputError when there is none, or when the source is a Helm chart.
+    """
+    settings = getattr(profile.components, component)
+    key = f"components.{component}.source"
+    chart: ChartSource | None = settings.chart
+    if chart is not None:
+        raise InputError(
+            f"components.{component}.chart: Helm charts ({chart.chart} {chart.version}) are "
+            "not supported yet",
+            hint=f"give the upstream manifest instead: {key}: {{url: https://..., sha256: ...}}",
+        )
+    source: ManifestSource | None = settings.source or DEFAULT_SOURCES.get(
+        (component, settings.version)
+    )
+    if source is None:
+        raise InputError(
+            f"{key} is needed: clusterboot ships no verified checksum for {component} "
+            f"{settings.version}",
+            hint=f"set {key}: {{url: <{UPSTREAM_HINTS[component]}>, sha256: <its sha256>}} "
+            "(`sha256sum` of the file you trust), or pin a version listed in "
+            "bootstrap/artifacts.py",
+        )
+    return Artifact(component, settings.version, source.url, source.sha256)
+
+
+def needed(profile: Profile) -> list[Artifact]:
+    """Every artifact the profile's enabled components need, in a stable order."""
+    return [
+        artifact_for(profile, name)
+        for name in COMPONENTS
+        if getattr(profile.components, name).enabled
+    ]
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "clusterboot" / "artifacts"
+
+
+class Store:
+    """Hands out verified local copies of artifacts (offline directory, cache or download)."""
+
+    def __init__(
+        self,
+        *,
+        cache_dir: Path,
+        offline_dir: Path | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self.cache_dir = cache_dir
+        self.offline_dir = offline_dir
+        self.transport = transport
+        self.sleep = sleep
+
+    @classmethod
+    def for_profile(
+        cls, profile: Profile, *, transport: httpx.BaseTransport | None = None
+    ) -> Store:
+        cfg = profile.artifacts
+        return cls(
+            cache_dir=Path(cfg.cache_dir).expanduser() if cfg.cache_dir else default_cache_dir(),
+            offline_dir=Path(cfg.dir).expanduser() if cfg.dir else None,
+            transport=transport,
+        )
+
+    def path(self, artifact: Artifact) -> Path:
+        """A local file with exactly the pinned bytes."""
+        if self.offline_dir is not None:
+            return self._offline(artifact)
+        cached = self.cache_dir / "sha256" / artifact.sha256
+        if cached.is_file():
+            if sha256_of(cached) == artifact.sha256:
+                log.debug("artifact.cached", component=artifact.component, file=str(cached))
+                return cached
+            cached.unlink()  # damaged: fetch it again
+        return retry.call(
+            DOWNLOAD,
+            lambda: self._fetch(artifact, cached),
+            what=f"download {artifact.url}",
+            sleep=self.sleep,
+        )
+
+    def text(self, artifact: Artifact) -> str:
+        return self.path(artifact).read_text(encoding="utf-8")
+
+    def _offline(self, artifact: Artifact) -> Path:
+        assert self.offline_dir is not None
+        names = _index_files(self.offline_dir).get(artifact.sha256, [])
+        candidates = [self.offline_dir / n for n in names] + [
+            self.offline_dir / artifact.sha256,
+            self.offline_dir / artifact.bundle_name,
+        ]
+        found = next((p for p in candidates if p.is_file()), None)
+        if found is None:
+            raise InputError(
+                f"artifacts.dir: {candidates[0]} is missing ({artifact.component} "
+                f"{artifact.version}, sha256 {artifact.sha256})",
+                hint="fill the directory with `invoke bundle --profile P --out DIR` on a machine "
+                "with network access, then copy it here",
+            )
+        _verify(found, artifact, where=str(found))
+        return found
+
+    def _fetch(self, artifact: Artifact, target: Path) -> Path:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=".part-")
+        partial = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                actual = self._copy_into(artifact.url, out)
+            if actual != artifact.sha256:
+                raise _mismatch(artifact, actual, where=artifact.url)
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
+        log.info("artifact.downloaded", component=artifact.component, url=artifact.url)
+        return target
+
+    def _copy_into(self, url: str, out: BinaryIO) -> str:
+        """Stream ``url`` into ``out``; return the sha256 of what was written."""
+        digest = hashlib.sha256()
+        for chunk in self._chunks(url):
+            digest.update(chunk)
+            out.write(chunk)
+        return digest.hexdigest()
+
+    def _chunks(self, url: str) -> Iterator[bytes]:
+        if url.startswith("file://"):
+            path = Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path))
+            try:
+                with path.open("rb") as handle:
+                    yield from iter(lambda: handle.read(_CHUNK), b"")
+            except OSError as err:
+                raise InputError(f"cannot read {url}: {err.strerror or err}") from err
+            return
+        try:
+            with (
+                httpx.Client(
+                    timeout=TIMEOUT, follow_redirects=True, transport=self.transport
+                ) as client,
+                client.stream("GET", url) as response,
+            ):
+                if response.status_code >= 500 or response.status_code == 429:
+                    raise TemporaryError(f"GET {url}: {response.status_code}")
+                if response.status_code >= 400:
+                    raise InputError(
+                        f"GET {url}: {response.status_code} {response.reason_phrase}",
+                        hint="check the URL and the version it names",
+                    )
+                yield from response.iter_bytes(_CHUNK)
+        except httpx.TransportError as err:
+            raise TemporaryError(f"GET {url}: {type(err).__name__}: {err}") from err
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _verify(path: Path, artifact: Artifact, *, where: str) -> None:
+    actual = sha256_of(path)
+    if actual != artifact.sha256:
+        raise _mismatch(artifact, actual, where=where)
+
+
+def _mismatch(artifact: Artifact, actual: str, *, where: str) -> ChecksumMismatch:
+    return ChecksumMismatch(
+        f"checksum mismatch for {artifact.component} {artifact.version} from {where}: "
+        f"expected sha256 {artifact.sha256}, got {actual}",
+        hint="the file is not the one pinned: if the new file is trusted, update "
+        f"components.{artifact.component}.source.sha256; otherwise find out who changed it",
+    )
+
+
+def _index_files(directory: Path) -> dict[str, list[str]]:
+    """sha256 -> file names, from a bundle's index (empty when there is none)."""
+    path = directory / INDEX
+    if not path.is_file():
+        return {}
+    try:
+        entries = json.loads(path.read_text()).get("artifacts", [])
+    except (ValueError, AttributeError) as err:
+        raise InputError(f"{path} is not a bundle index: {err}") from err
+    found: dict[str, list[str]] = {}
+    for entry in entries:
+        if isinstance(entry, dict) and entry.get("sha256") and entry.get("file"):
+            found.setdefault(str(entry["sha256"]), []).append(Path(str(entry["file"])).name)
+    return found
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    component: str
+    version: str
+    url: str
+    sha256: str
+    file: str
+
+
+def bundle(profile: Profile, out_dir: Path, *, store: Store | None = None) -> list[IndexEntry]:
+    """Copy every artifact ``profile`` needs into ``out_dir`` and write its ``index.json``;
+    a profile with ``artifacts.dir: out_dir`` then needs no network."""
+    store = store or Store.for_profile(profile)
+    wanted = needed(profile)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for artifact in wanted:
+        source = store.path(artifact)
+        target = out_dir / artifact.bundle_name
+        if source.resolve() != target.resolve():
+            shutil.copyfile(source, target)
+        _verify(target, artifact, where=str(target))
+        entries.append(IndexEntry(**asdict(artifact), file=target.name))
+    index = {"profile": profile.name, "artifacts": [asdict(e) for e in entries]}
+    (out_dir / INDEX).write_text(json.dumps(index, indent=2) + "\n")
+    return entries

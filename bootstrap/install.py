@@ -1,0 +1,244 @@
+"""Install a component from its pinned upstream manifest, idempotently.
+
+The manifest itself says what proves the component is installed (its Namespace and labels,
+CRDs, workloads and their images, and any field a stage adds: ``Key``); ``observe`` reads those
+from the cluster and ``decide`` — a pure function — says install, upgrade, repair or nothing.
+Applying is one server-side apply of the whole manifest, in dependency order.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bootstrap import artifacts, kube_apply, watch
+from bootstrap.errors import GateFailed, GateTimeout, TemporaryError
+from bootstrap.kube import Kube, ObjectRef
+from bootstrap.stage import Context, Verdict
+
+Doc = dict[str, Any]
+Fields = Mapping[str, str]
+WORKLOADS = {("apps", "Deployment"), ("apps", "StatefulSet"), ("apps", "DaemonSet")}
+CRD = ("apiextensions.k8s.io", "CustomResourceDefinition")
+CRD_VERSION = "apiextensions.k8s.io/v1"
+CLUSTER_SCOPED = frozenset(
+    {
+        "Namespace",
+        "CustomResourceDefinition",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration",
+        "PriorityClass",
+        "StorageClass",
+        "IngressClass",
+    }
+)
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True)
+class Key:
+    """An object whose presence and ``want`` fields tell whether the component is installed.
+    Field names read ``image <container>``, ``label <name>`` or ``data <key>``."""
+
+    ref: ObjectRef
+    want: Fields = field(default_factory=dict)
+
+    @property
+    def workload(self) -> bool:
+        return (group_of(self.ref.api_version), self.ref.kind) in WORKLOADS
+
+
+def group_of(api_version: str) -> str:
+    return api_version.rpartition("/")[0]
+
+
+def kind_of(doc: Mapping[str, Any]) -> tuple[str, str]:
+    return group_of(str(doc.get("apiVersion", ""))), str(doc.get("kind", ""))
+
+
+# -- the manifest ---------------------------------------------------------------------------
+def manifest(ctx: Context, component: str) -> list[Doc]:
+    """The component's pinned manifest as objects (a private copy: callers may change it)."""
+    artifact = artifacts.artifact_for(ctx.profile, component)
+    path = artifacts.Store.for_profile(ctx.profile).path(artifact)
+    return copy.deepcopy(list(_parsed(str(path), artifact.sha256)))
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(path: str, sha256: str) -> tuple[Doc, ...]:
+    """Parse once per file and checksum (Argo CD's manifest is 1.5 MB)."""
+    text = Path(path).read_text(encoding="utf-8")
+    return tuple(kube_apply.load(list(yaml.load_all(text, Loader=_Loader))))
+
+
+def relocate(docs: Iterable[Doc], *, source: str, target: str) -> list[Doc]:
+    """Move namespaced objects (and binding subjects) from namespace ``source`` to ``target``."""
+    out = []
+    for doc in docs:
+        doc = copy.deepcopy(doc)
+        meta = doc.setdefault("metadata", {})
+        if meta.get("namespace") == source:
+            meta["namespace"] = target
+        for subject in doc.get("subjects") or []:
+            if subject.get("namespace") == source:
+                subject["namespace"] = target
+        out.append(doc)
+    return out
+
+
+def ensure_namespace(
+    docs: list[Doc], name: str, labels: Mapping[str, str] | None = None
+) -> list[Doc]:
+    """``docs`` with a Namespace ``name`` first (added, or its labels completed)."""
+    labels = labels or {}
+    for doc in docs:
+        if kind_of(doc) == ("", "Namespace") and doc["metadata"]["name"] == name:
+            doc["metadata"]["labels"] = {**(doc["metadata"].get("labels") or {}), **labels}
+            return docs
+    meta: Doc = {"name": name, **({"labels": dict(labels)} if labels else {})}
+    return [{"apiVersion": "v1", "kind": "Namespace", "metadata": meta}, *docs]
+
+
+def find(docs: Iterable[Doc], kind: str, name: str | None = None) -> Doc | None:
+    return next(
+        (d for d in docs if d.get("kind") == kind and name in (None, d["metadata"]["name"])), None
+    )
+
+
+def ref_of(doc: Mapping[str, Any], namespace: str) -> ObjectRef:
+    """Where ``doc`` lives once applied with ``namespace`` as the default."""
+    ref = ObjectRef.of(doc)
+    if ref.kind in CLUSTER_SCOPED:
+        return ObjectRef(ref.api_version, ref.kind, ref.name)
+    return ObjectRef(ref.api_version, ref.kind, ref.name, ref.namespace or namespace)
+
+
+# -- what proves it is installed ------------------------------------------------------------
+def keys_of(docs: Iterable[Doc], *, namespace: str) -> list[Key]:
+    """Its Namespaces (with their labels), CRDs and workloads (with their images)."""
+    keys = []
+    for doc in docs:
+        kind = kind_of(doc)
+        if kind == ("", "Namespace"):
+            labels = doc["metadata"].get("labels") or {}
+            keys.append(
+                Key(ref_of(doc, namespace), {f"label {k}": str(v) for k, v in labels.items()})
+            )
+        elif kind == CRD:
+            keys.append(Key(ref_of(doc, namespace)))
+        elif kind in WORKLOADS:
+            keys.append(Key(ref_of(doc, namespace), images(doc)))
+    return keys
+
+
+def images(workload: Mapping[str, Any]) -> dict[str, str]:
+    spec = ((workload.get("spec") or {}).get("template") or {}).get("spec") or {}
+    return {f"image {c['name']}": str(c.get("image", "")) for c in spec.get("containers") or []}
+
+
+def project(obj: Mapping[str, Any], names: Iterable[str]) -> dict[str, str]:
+    """The fields ``names`` of a cluster object (absent ones left out)."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    data = obj.get("data") or {}
+    found = {**images(obj)}
+    found.update({f"label {k}": str(v) for k, v in labels.items()})
+    found.update({f"data {k}": str(v) for k, v in data.items()})
+    return {n: found[n] for n in names if n in found}
+
+
+def observe(kube: Kube, keys: Sequence[Key]) -> dict[ObjectRef, dict[str, str] | None]:
+    """What the cluster has of each key object (None: absent)."""
+    seen: dict[ObjectRef, dict[str, str] | None] = {}
+    for key in keys:
+        try:
+            obj = kube.get(key.ref.api_version, key.ref.kind, key.ref.name, key.ref.namespace)
+        except TemporaryError:  # its kind is not served: a CRD that is not installed yet
+            obj = None
+        seen[key.ref] = None if obj is None else project(obj, key.want)
+    return seen
+
+
+def decide(
+    title: str,
+    version: str,
+    keys: Sequence[Key],
+    seen: Mapping[ObjectRef, Fields | None],
+) -> str | None:
+    """Install when no workload exists, upgrade when an image differs, repair when another key
+    object or field differs; None when the cluster already has it all."""
+    workloads = [k for k in keys if k.workload]
+    if workloads and all(seen.get(k.ref) is None for k in workloads):
+        return f"install {title} {version}"
+    old_tags = sorted(
+        {
+            _tag(have)
+            for k in workloads
+            for name, want in k.want.items()
+            if (have := (seen.get(k.ref) or {}).get(name)) is not None and have != want
+        }
+    )
+    if old_tags:
+        return f"upgrade {title} {', '.join(old_tags)} → {version}"
+    drift = []
+    for key in keys:
+        fields = seen.get(key.ref)
+        if fields is None:
+            drift.append(f"{key.ref} missing")
+            continue
+        drift += [
+            f"{key.ref} {name} differs"
+            for name, want in key.want.items()
+            if fields.get(name) != want
+        ]
+    if drift:
+        more = f" and {len(drift) - 3} more" if len(drift) > 3 else ""
+        return f"repair {title} {version}: {'; '.join(drift[:3])}{more}"
+    return None
+
+
+def _tag(image: str) -> str:
+    name = image.rpartition("@")[0] or image
+    tail = name.rpartition("/")[2]
+    return tail.partition(":")[2] or "latest"
+
+
+# -- applying and gating --------------------------------------------------------------------
+def apply(ctx: Context, docs: Sequence[Doc], *, namespace: str, what: str) -> None:
+    result = ctx.kube.apply_manifests(
+        docs, namespace=namespace, clock=ctx.clock, deadline=ctx.profile.timeouts.stage_seconds
+    )
+    ctx.log.info("install.applied", what=what, summary=result.summary(), retries=result.retries)
+
+
+def crd_refs(docs: Iterable[Doc]) -> list[ObjectRef]:
+    return [
+        ObjectRef(CRD_VERSION, "CustomResourceDefinition", d["metadata"]["name"])
+        for d in docs
+        if kind_of(d) == CRD
+    ]
+
+
+def await_ready(ctx: Context, refs: Sequence[ObjectRef], *, what: str) -> Verdict:
+    """Every ref Current (one watch per collection), as a verdict for a stage's gate."""
+    try:
+        watch.await_objects(
+            ctx.kube,
+            list(refs),
+            clock=ctx.clock,
+            deadline=float(ctx.profile.timeouts.stage_seconds),
+            grace_seconds=float(ctx.profile.waves.progressing_grace_seconds),
+            what=what,
+        )
+    except GateTimeout as err:
+        return Verdict.waiting(err.why, *err.blocking)
+    except GateFailed as err:
+        return Verdict.broken(err.why, *err.blocking)
+    return Verdict.passed(f"{len(refs)} objects ready")

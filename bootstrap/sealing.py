@@ -1,0 +1,284 @@
+"""Sealed Secrets keys (contracts §5): back them up encrypted with age, restore them with the
+server-set fields stripped, decide when the controller must restart to load them (it reads keys
+only at startup), and notice when the newest key is in no backup.
+
+The age identity is a file made by `age-keygen` (mode 0600), named by
+``components.sealed_secrets.age_identity`` or ``$CLUSTERBOOT_AGE_IDENTITY``: its public key
+encrypts backups (with any ``backup_recipients``), and it decrypts ``key_backup`` on a rebuild.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import os
+import stat
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyrage
+import yaml
+from cryptography import x509
+
+from bootstrap.config import Profile
+from bootstrap.errors import ClusterbootError, InputError
+from bootstrap.health_rules import epoch
+from bootstrap.kube import Kube
+
+KEY_LABEL = "sealedsecrets.bitnami.com/sealed-secrets-key"
+LEGACY_KEY = "sealed-secrets-key"  # the single key Secret of controllers before v0.9
+IDENTITY_ENV = "CLUSTERBOOT_AGE_IDENTITY"
+RECORDS = "sealed-secrets-backups.json"
+SERVER_SET = (
+    "resourceVersion",
+    "uid",
+    "creationTimestamp",
+    "managedFields",
+    "generation",
+    "selfLink",
+    "ownerReferences",
+    "generateName",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+)
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+Doc = dict[str, Any]
+
+
+# -- key Secrets ----------------------------------------------------------------------------
+def list_keys(kube: Kube, namespace: str) -> list[Doc]:
+    """Every key Secret: labelled ones (active or retired) and the pre-0.9 single key."""
+    found, _ = kube.list("v1", "Secret", namespace=namespace, label_selector=KEY_LABEL)
+    legacy = kube.get("v1", "Secret", LEGACY_KEY, namespace)
+    names = {k["metadata"]["name"] for k in found}
+    return found + ([legacy] if legacy and LEGACY_KEY not in names else [])
+
+
+def strip(secret: Mapping[str, Any], namespace: str) -> Doc:
+    """A key Secret as it can be created again: server-set fields gone (the API refuses a
+    resourceVersion on create; an old ownerReference would have it garbage-collected), in
+    ``namespace``, labelled active unless the backup says otherwise."""
+    meta = {
+        k: copy.deepcopy(v)
+        for k, v in (secret.get("metadata") or {}).items()
+        if k not in SERVER_SET
+    }
+    meta["namespace"] = namespace
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != LAST_APPLIED}
+    if annotations:
+        meta["annotations"] = annotations
+    else:
+        meta.pop("annotations", None)
+    if meta.get("name") != LEGACY_KEY:
+        meta["labels"] = {KEY_LABEL: "active", **(meta.get("labels") or {})}
+    body = {k: copy.deepcopy(v) for k, v in secret.items() if k not in {"metadata", "status"}}
+    return {**body, "apiVersion": "v1", "kind": "Secret", "metadata": meta}
+
+
+def fingerprint(secret: Mapping[str, Any]) -> str:
+    """Which key this is, whatever its name: the sha256 of its certificate."""
+    cert = str((secret.get("data") or {}).get("tls.crt", ""))
+    return hashlib.sha256(cert.encode()).hexdigest()[:16]
+
+
+def issued(secret: Mapping[str, Any]) -> float:
+    """When the key was made: its certificate's NotBefore (the controller's own order), else
+    the Secret's creation time."""
+    cert = str((secret.get("data") or {}).get("tls.crt", ""))
+    try:
+        return x509.load_pem_x509_certificate(
+            base64.b64decode(cert)
+        ).not_valid_before_utc.timestamp()
+    except ValueError:
+        created = (secret.get("metadata") or {}).get("creationTimestamp")
+        return epoch(created) if created else 0.0
+
+
+# -- restore: facts in, decision out --------------------------------------------------------
+@dataclass(frozen=True)
+class Restore:
+    missing: tuple[str, ...]
+    """Backup keys the cluster lacks: create them before the controller starts."""
+    conflicts: tuple[str, ...]
+    """Names the cluster has with another key in them: never overwritten."""
+    restart: bool
+    """The controller runs but started before the keys it needs existed."""
+
+
+def restore_plan(
+    backup: Mapping[str, str],
+    cluster: Mapping[str, tuple[str, float]],
+    pod_starts: Sequence[float | None],
+) -> Restore:
+    """``backup``: name → fingerprint; ``cluster``: name → (fingerprint, created);
+    ``pod_starts``: when each controller pod started (None: not started yet)."""
+    missing = tuple(sorted(n for n in backup if n not in cluster))
+    conflicts = tuple(sorted(n for n, fp in backup.items() if n in cluster and cluster[n][0] != fp))
+    started = [s for s in pod_starts if s is not None]
+    newest = max((cluster[n][1] for n in backup if n in cluster), default=None)
+    late = newest is not None and any(s < newest for s in started)
+    return Restore(missing, conflicts, bool(started) and (bool(missing) or late))
+
+
+def cluster_keys(keys: Iterable[Mapping[str, Any]]) -> dict[str, tuple[str, float]]:
+    return {
+        k["metadata"]["name"]: (fingerprint(k), epoch(k["metadata"]["creationTimestamp"]))
+        for k in keys
+    }
+
+
+def pod_starts(pods: Iterable[Mapping[str, Any]]) -> list[float | None]:
+    starts = [
+        (p.get("status") or {}).get("startTime")
+        for p in pods
+        if not (p.get("metadata") or {}).get("deletionTimestamp")
+    ]
+    return [epoch(s) if s else None for s in starts]
+
+
+# -- age ------------------------------------------------------------------------------------
+def identity_file(profile: Profile, env: Mapping[str, str] = os.environ) -> Path:
+    named = profile.components.sealed_secrets.age_identity or env.get(IDENTITY_ENV)
+    if not named:
+        raise InputError(
+            "no age identity for Sealed Secrets key backups",
+            hint=f"set components.sealed_secrets.age_identity to a file made by `age-keygen` "
+            f"(mode 0600), or export {IDENTITY_ENV}=<that file>",
+        )
+    path = Path(named).expanduser()
+    try:
+        mode = path.stat().st_mode
+    except OSError as err:
+        raise InputError(f"age identity {path}: {err.strerror or err}") from err
+    if stat.S_IMODE(mode) & 0o077:
+        raise InputError(
+            f"age identity {path} is readable by others (mode {stat.S_IMODE(mode):o})",
+            hint=f"chmod 600 {path}",
+        )
+    return path
+
+
+def identities(profile: Profile, env: Mapping[str, str] = os.environ) -> list[Any]:
+    path = identity_file(profile, env)
+    lines = [line.strip() for line in path.read_text().splitlines()]
+    keys = [line for line in lines if line and not line.startswith("#")]
+    try:
+        found = [pyrage.x25519.Identity.from_str(line) for line in keys]
+    except pyrage.IdentityError as err:
+        raise InputError(f"age identity {path}: not an age identity file ({err})") from None
+    if not found:
+        raise InputError(f"age identity {path} holds no AGE-SECRET-KEY line")
+    return found
+
+
+def recipients(profile: Profile, env: Mapping[str, str] = os.environ) -> list[Any]:
+    """Who can read a new backup: the identity's public key, plus ``backup_recipients``."""
+    cfg = profile.components.sealed_secrets
+    try:
+        extra = [pyrage.x25519.Recipient.from_str(r) for r in cfg.backup_recipients]
+    except pyrage.RecipientError as err:
+        raise InputError(f"components.sealed_secrets.backup_recipients: {err}") from None
+    if extra and not (cfg.age_identity or env.get(IDENTITY_ENV)):
+        return extra
+    return [i.to_public() for i in identities(profile, env)] + extra
+
+
+def encrypt(keys: Sequence[Doc], to: Sequence[Any]) -> bytes:
+    text = yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": list(keys)})
+    return bytes(pyrage.encrypt(text.encode(), list(to)))
+
+
+def decrypt(path: Path, with_: Sequence[Any]) -> list[Doc]:
+    """The key Secrets in an encrypted backup."""
+    try:
+        data = pyrage.decrypt(path.read_bytes(), list(with_))
+    except OSError as err:
+        raise InputError(f"key backup {path}: {err.strerror or err}") from err
+    except pyrage.DecryptError as err:
+        raise InputError(
+            f"key backup {path} cannot be decrypted: {err}",
+            hint="is it an `invoke backup` file encrypted to this age identity?",
+        ) from None
+    doc = yaml.safe_load(bytes(data).decode())
+    items = doc.get("items") if isinstance(doc, dict) else None
+    if not isinstance(items, list) or not all(i.get("kind") == "Secret" for i in items):
+        raise InputError(f"key backup {path} holds no list of Secrets")
+    return items
+
+
+def read_backup(profile: Profile) -> list[Doc]:
+    cfg = profile.components.sealed_secrets
+    if not cfg.key_backup:
+        return []
+    keys = decrypt(Path(cfg.key_backup).expanduser(), identities(profile))
+    return [strip(k, cfg.namespace) for k in keys]
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` with mode 0600, atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(name, path)
+    finally:
+        Path(name).unlink(missing_ok=True)
+
+
+# -- backups and their freshness ------------------------------------------------------------
+def backup(kube: Kube, profile: Profile, out: Path, *, state_dir: Path) -> list[str]:
+    """Export every key Secret, encrypted with age, to ``out`` (0600); remember which keys the
+    file holds, for the warning below. Returns the key names."""
+    namespace = profile.components.sealed_secrets.namespace
+    to = recipients(profile)
+    keys = [strip(k, namespace) for k in list_keys(kube, namespace)]
+    if not keys:
+        raise ClusterbootError(
+            f"no Sealed Secrets key Secrets in namespace {namespace}",
+            hint="the controller creates its key at its first start: is it running there?",
+        )
+    write_private(out, encrypt(keys, to))
+    record = {
+        "file": str(out.resolve()),
+        "at": datetime.now(UTC).isoformat(),
+        "keys": sorted(fingerprint(k) for k in keys),
+    }
+    path = state_dir / RECORDS
+    records = [*_records(path), record]
+    write_private(path, (json.dumps(records, indent=2) + "\n").encode())
+    return [k["metadata"]["name"] for k in keys]
+
+
+def backed_up(state_dir: Path) -> set[str]:
+    """Fingerprints of every key some recorded backup holds."""
+    return {fp for r in _records(state_dir / RECORDS) for fp in r.get("keys", [])}
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    return found if isinstance(found, list) else []
+
+
+def stale_backup(keys: Sequence[Mapping[str, Any]], covered: set[str]) -> str | None:
+    """A warning when the newest key (the one that seals new secrets) is in no backup."""
+    if not keys:
+        return None
+    newest = max(keys, key=issued)
+    if fingerprint(newest) in covered:
+        return None
+    when = datetime.fromtimestamp(issued(newest), UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"the newest sealing key {newest['metadata']['name']} (from {when}) is in no "
+        "backup: run `invoke backup --profile P --out FILE` and keep the file safe"
+    )
