@@ -35,6 +35,9 @@ def _connect(client: socket.socket, target: tuple[str, int]) -> None:
         return
     upstream.settimeout(None)
     client.settimeout(None)
+    # Small API requests must not wait for Nagle's algorithm on either hop.
+    for sock in (client, upstream):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     threading.Thread(target=_pipe, args=(client, upstream), daemon=True).start()
     _pipe(upstream, client)
 
