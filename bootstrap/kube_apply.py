@@ -167,7 +167,7 @@ class _Step:
                 + err.message.removeprefix(f"apply {name}: "),
                 hint=_hint(err),
             ) from err
-        log.info("apply.object", object=str(ref), action=action, dry_run=dry_run)
+        log.debug("apply.object", object=str(ref), action=action, dry_run=dry_run)
         return Applied(ref, action, version, pacer.retries)
 
     def _name(self, obj: Mapping[str, Any]) -> str:

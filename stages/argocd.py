@@ -10,12 +10,18 @@ server process runs (kwok), so there this stage creates it the way the server wo
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 from bootstrap import argocd_setup as setup
 from bootstrap import artifacts, install
 from bootstrap.config import Profile
-from bootstrap.errors import TemporaryError
+from bootstrap.controlplane import argocd_processes as processes
+from bootstrap.controlplane import binaries
+from bootstrap.controlplane.cluster import LocalControlPlane
+from bootstrap.errors import InputError, TemporaryError
 from bootstrap.stage import Change, Context, Stage, Verdict
+from stages.cluster_local import ClusterLocal
 
 TITLE = "Argo CD"
 REDIS_RACE = (
@@ -34,15 +40,36 @@ class ArgoCD(Stage):
         return None
 
     def preflight(self, ctx: Context) -> None:
-        """The pinned manifest is at hand and verified (downloaded now, or from the bundle)."""
+        """The pinned manifest is at hand and verified (downloaded now, or from the bundle);
+        in processes mode, the locally built Argo CD instead."""
+        if self._processes(ctx):
+            if ctx.profile.cluster.provider != "local":
+                raise InputError(
+                    "components.argocd.mode: processes needs the local cluster provider",
+                    hint="use mode: manifests on this provider",
+                )
+            processes.verify(self._bin_dir(ctx))
+            return
         artifact = artifacts.artifact_for(ctx.profile, "argocd")
         artifacts.Store.for_profile(ctx.profile).path(artifact)
+
+    @staticmethod
+    def _processes(ctx: Context) -> bool:
+        return ctx.profile.components.argocd.mode == "processes"
+
+    @staticmethod
+    def _bin_dir(ctx: Context) -> Path:
+        root = binaries.cache_dir(ctx.profile.cluster.local)
+        return processes.bin_dir(root, ctx.profile.components.argocd.version)
 
     @staticmethod
     def namespace(ctx: Context) -> str:
         return ctx.profile.components.argocd.namespace
 
     def docs(self, ctx: Context) -> list[install.Doc]:
+        if self._processes(ctx):
+            objects = processes.install_objects(self._bin_dir(ctx))
+            return setup.prepare(objects, self.namespace(ctx))
         return setup.prepare(install.manifest(ctx, "argocd"), self.namespace(ctx))
 
     def plan(self, ctx: Context) -> Iterator[Change]:
@@ -57,12 +84,35 @@ class ArgoCD(Stage):
         if self._makes_project(ctx) and not self._has_project(ctx):
             yield Change(
                 f"create AppProject {ns}/default (argocd-server would at startup; "
-                "kwok runs no server)",
+                "no server runs here)",
                 lambda c: _apply(c, setup.default_project(ns)),
             )
+        if self._processes(ctx):
+            yield from self._processes_plan(ctx)
 
     def _makes_project(self, ctx: Context) -> bool:
-        return ctx.cluster.provider == "local" and ctx.profile.components.argocd.mode == "manifests"
+        return ctx.cluster.provider == "local" or self._processes(ctx)
+
+    def _plane(self, ctx: Context) -> LocalControlPlane:
+        return ClusterLocal().plane(ctx)
+
+    def _processes_plan(self, ctx: Context) -> Iterator[Change]:
+        plane = self._plane(ctx)
+        wanted = processes.components(
+            plane.layout, directory=self._bin_dir(ctx), namespace=self.namespace(ctx)
+        )
+        running = plane.extra_components()
+        if running != wanted or not all(plane.alive(c["name"]) for c in wanted):
+            names = ", ".join(processes.NAMES)
+            yield Change(
+                f"run Argo CD as local processes in the cluster's namespace ({names})",
+                lambda c: self._start_processes(c, wanted),
+            )
+
+    def _start_processes(self, ctx: Context, wanted: list[dict[str, Any]]) -> None:
+        plane = self._plane(ctx)
+        processes.write_kubeconfig(plane.layout, namespace=self.namespace(ctx))
+        plane.set_extra_components(wanted, clock=ctx.clock)
 
     def _has_project(self, ctx: Context) -> bool:
         try:
@@ -78,6 +128,14 @@ class ArgoCD(Stage):
         if not established.ok:
             return established
         ctx.kube.refresh_discovery()  # the new kinds, for the root app applied next
+        if self._processes(ctx):
+            plane = self._plane(ctx)
+            dead = [name for name in processes.NAMES if not plane.alive(name)]
+            if dead:
+                return Verdict.waiting(
+                    f"Argo CD processes not running: {', '.join(dead)}",
+                    *(f"see {plane.layout.log_file(name)}" for name in dead),
+                )
         workloads = setup.gated_workloads(docs, ns)
         ready = install.await_ready(ctx, workloads, what="Argo CD components")
         if not ready.ok:
@@ -94,7 +152,7 @@ class ArgoCD(Stage):
             return Verdict.waiting(
                 "argocd-cm lacks the Application health check", f"ConfigMap {ns}/argocd-cm"
             )
-        names = ", ".join(r.name for r in workloads)
+        names = ", ".join(processes.NAMES if self._processes(ctx) else (r.name for r in workloads))
         return Verdict.passed(
             f"{len(crds)} CRDs Established; {names} ready; AppProject default "
             "present; Application health check in argocd-cm"
