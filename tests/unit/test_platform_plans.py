@@ -316,7 +316,7 @@ def test_the_argocd_stage_repairs_a_missing_health_check_and_the_default_project
         "repair Argo CD v3.2.12: ConfigMap argocd/argocd-cm data "
         f"{argocd_setup.HEALTH_KEY} differs into argocd (with the Application health check in "
         "argocd-cm)",
-        "create AppProject argocd/default (argocd-server would at startup; kwok runs no server)",
+        "create AppProject argocd/default (argocd-server would at startup; no server runs here)",
     ]
 
 
