@@ -1,19 +1,93 @@
-"""sync_waves: the child Applications of the root app, wave by wave, with health gates.
+"""sync_waves: the root app's children, wave by wave, each gated on honest health.
 
-Not available in this version: see stages/_unavailable.py.
+``plan`` surveys the children and yields one change, the walk, only when some child is not
+passing; the walk (``bootstrap.wavewalk``) waits wave by wave and nudges Argo CD through the
+API. ``gate`` looks once more at every child without waiting, and records what it saw when
+this run did not walk.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+
+from bootstrap import argo, argo_tree, waves, wavewalk
+from bootstrap.appfeed import Obj
 from bootstrap.config import Profile
-from stages._unavailable import NotYetAvailable
+from bootstrap.errors import TemporaryError
+from bootstrap.report import WaveResult
+from bootstrap.stage import CannotKnowYet, Change, Context, Stage, Verdict
 
 
-class SyncWaves(NotYetAvailable):
+class SyncWaves(Stage):
     name = "sync_waves"
     needs = ("root_app",)
-    switch = "root_app.enabled"
 
-    def is_enabled(self, profile: Profile) -> bool:
-        p = profile
-        return bool(p.root_app is not None and p.root_app.enabled)
+    def skip_reason(self, profile: Profile) -> str | None:
+        enabled = profile.root_app is not None and profile.root_app.enabled
+        return None if enabled else "not enabled in the profile (root_app.enabled)"
+
+    def plan(self, ctx: Context) -> Iterator[Change]:
+        settings = waves.Settings.of(ctx.profile)
+        found, _ = self._survey(ctx, settings)
+        if found.blockers and found.blockers[0].endswith("not found"):
+            raise CannotKnowYet(found.blockers[0], hint="the root_app stage creates it")
+        if not found.converged:
+            yield Change(found.summary(), apply=self._walk)
+
+    def _walk(self, ctx: Context) -> None:
+        results: list[WaveResult] = ctx.report.waves if ctx.report is not None else []
+        results.clear()  # a retried stage walks again from the start
+        walk = wavewalk.Walk(
+            ctx.kube,
+            waves.Settings.of(ctx.profile),
+            clock=ctx.clock,
+            log=ctx.log.bind(stage=self.name),
+            results=results,
+        )
+        walk.run()
+
+    def gate(self, ctx: Context) -> Verdict:
+        found, apps = self._survey(ctx, waves.Settings.of(ctx.profile))
+        if ctx.report is not None and not ctx.report.waves:
+            ctx.report.waves.extend(_observed(found, apps))
+        broken = [
+            f"{n} (wave {w}): {v.why}" for w, n, v in found.not_passing() if v.outcome == "failed"
+        ]
+        if broken:
+            return Verdict.broken(f"{len(broken)} child app(s) failed", *broken)
+        if not found.converged:
+            left = [f"{n} (wave {w}): {v.why}" for w, n, v in found.not_passing()]
+            return Verdict.waiting(found.summary(), *found.blockers, *left)
+        count = sum(len(apps) for apps in found.waves.values())
+        return Verdict.passed(f"{count} child apps in {len(found.waves)} waves Synced and Healthy")
+
+    def gate_deadline(self, ctx: Context) -> float:
+        """The walk did the waiting; the gate only confirms (and tolerates a short blip)."""
+        return float(min(ctx.profile.timeouts.stage_seconds, 30))
+
+    def _survey(
+        self, ctx: Context, settings: waves.Settings
+    ) -> tuple[waves.Survey, dict[str, Obj]]:
+        apps = self._list(ctx, argo.KIND, settings.namespace)
+        root = apps.get(settings.root)
+        listed = root is not None and bool(argo_tree.generators(root))
+        appsets = self._list(ctx, "ApplicationSet", settings.namespace) if listed else {}
+        return waves.survey(apps, settings, now=time.time(), appsets=appsets), apps
+
+    def _list(self, ctx: Context, kind: str, namespace: str) -> dict[str, Obj]:
+        try:
+            items, _ = ctx.kube.list(argo.API_VERSION, kind, namespace=namespace)
+        except TemporaryError as err:
+            if not err.message.startswith("no matches for kind"):
+                raise
+            raise CannotKnowYet(f"Argo CD is not installed yet ({err.message})") from err
+        return {i["metadata"]["name"]: i for i in items}
+
+
+def _observed(found: waves.Survey, apps: dict[str, Obj]) -> list[WaveResult]:
+    """Per-wave results of a run that found everything converged (no walk, no timings)."""
+    return [
+        WaveResult(wave, [waves.app_result(name, apps.get(name), 0.0) for name in verdicts])
+        for wave, verdicts in found.waves.items()
+    ]

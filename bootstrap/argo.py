@@ -1,0 +1,246 @@
+"""Argo CD Applications read as facts: a child's wave, a root's children, and whether one has
+converged, is still on its way, needs a nudge (hard refresh, explicit sync) or is stuck.
+
+Pure: dicts in, verdicts out (contracts §1.3–1.5). The walker in ``bootstrap.waves`` does the I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+API_VERSION = "argoproj.io/v1alpha1"
+GROUP = "argoproj.io"
+KIND = "Application"
+WAVE = "argocd.argoproj.io/sync-wave"
+REFRESH = "argocd.argoproj.io/refresh"
+TRACKING = "argocd.argoproj.io/tracking-id"
+INSTANCE = "app.kubernetes.io/instance"
+NEEDS_REFRESH = ("ComparisonError", "InvalidSpecError")
+CACHED = "(cached)"  # "Manifest generation error (cached)": only a hard refresh clears it
+
+Obj = Mapping[str, Any]
+Outcome = Literal["passed", "waiting", "failed"]
+Remedy = Literal["refresh", "sync"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_refreshes: int = 3
+    max_syncs: int = 2
+
+
+@dataclass(frozen=True)
+class AppVerdict:
+    outcome: Outcome
+    why: str
+    remedy: Remedy | None = None
+    details: tuple[str, ...] = ()
+    """For a failure: each unhealthy resource or hook and its message."""
+
+
+@dataclass(frozen=True)
+class Seen:
+    """Besides the object: the time, our last write, since when it looked the same, nudges."""
+
+    now: float
+    grace: float
+    changed_at: float | None = None
+    since: float | None = None
+    refreshes: int = 0
+    syncs: int = 0
+    limits: Limits = Limits()
+
+
+def wave_of(app: Obj) -> int:
+    """The sync-wave annotation; 0 when absent or not an integer (as Argo CD reads it)."""
+    raw = ((app.get("metadata") or {}).get("annotations") or {}).get(WAVE, "0")
+    try:
+        return int(str(raw).strip())
+    except ValueError:
+        return 0
+
+
+@dataclass(frozen=True)
+class ChildRef:
+    name: str
+    wave: int | None
+    """From the root's ``.status.resources[].syncWave``; None when the entry has none."""
+
+
+def child_refs(root: Obj) -> list[ChildRef]:
+    """The Applications the root's last comparison lists (its desired children) in the root's
+    own namespace (the one clusterboot watches)."""
+    namespace = (root.get("metadata") or {}).get("namespace")
+    return [
+        ChildRef(r["name"], int(r["syncWave"]) if "syncWave" in r else None)
+        for r in resources(root)
+        if r.get("kind") == KIND
+        and r.get("group") == GROUP
+        and r.get("name")
+        and r.get("namespace", namespace) in {namespace, None, ""}
+    ]
+
+
+def verdict(
+    app: Obj | None,
+    *,
+    changed_at: float | None,
+    now: float,
+    grace: float,
+    since: float | None = None,
+    refreshes: int = 0,
+    syncs: int = 0,
+    limits: Limits = Limits(),
+) -> AppVerdict:
+    """Whether one child Application has converged (contracts §1.3), and if not, whether to
+    wait, nudge it (``remedy``) or fail now (§1.5). ``now``, ``changed_at`` and ``since`` are
+    epoch seconds, comparable with the timestamps Argo CD writes."""
+    if app is None:
+        return AppVerdict("waiting", "not created yet")
+    seen = Seen(now, grace, changed_at, since, refreshes, syncs, limits)
+    for rule in (_ours_pending, _stale, _degraded, _operation, _conditions, _sync_and_health):
+        found = rule(app, seen)
+        if found is not None:
+            return found
+    return AppVerdict("passed", "Synced and Healthy")
+
+
+def _ours_pending(app: Obj, seen: Seen) -> AppVerdict | None:
+    """A refresh or an operation not consumed yet: the status is about to change."""
+    annotations = (app.get("metadata") or {}).get("annotations") or {}
+    if REFRESH in annotations:
+        return AppVerdict("waiting", f"{annotations[REFRESH]} refresh requested, not done yet")
+    operation = app.get("operation")
+    if operation:
+        who = ((operation.get("initiatedBy") or {}).get("username")) or "auto-sync"
+        return AppVerdict("waiting", f"sync operation pending (initiated by {who})")
+    if not app.get("status"):
+        return AppVerdict("waiting", "Argo CD has not reconciled it yet")
+    return None
+
+
+def _stale(app: Obj, seen: Seen) -> AppVerdict | None:
+    """Status older than our last change, or compared against an older spec (PR #29649)."""
+    status = app["status"]
+    reconciled = _epoch(status.get("reconciledAt"))
+    if reconciled is None:
+        return AppVerdict("waiting", "never reconciled (no reconciledAt)")
+    # Argo CD stamps whole seconds: a reconcile in the same second as our change counts.
+    if seen.changed_at is not None and reconciled < int(seen.changed_at):
+        return AppVerdict("waiting", "status older than our last change", remedy="refresh")
+    compared = ((status.get("sync") or {}).get("comparedTo") or {}).get("source")
+    source = (app.get("spec") or {}).get("source")
+    if compared and source and _source_key(compared) != _source_key(source):
+        return AppVerdict("waiting", "status compared against an older spec", remedy="refresh")
+    return None
+
+
+def _degraded(app: Obj, seen: Seen) -> AppVerdict | None:
+    health = app["status"].get("health") or {}
+    if health.get("status") != "Degraded":
+        return None
+    message = health.get("message") or "a resource is Degraded"
+    return AppVerdict("failed", f"Degraded: {message}", details=tuple(diagnosis(app)))
+
+
+def _operation(app: Obj, seen: Seen) -> AppVerdict | None:
+    """The last operation: running, retrying, stuck on a hook, or failed for this commit."""
+    state = app["status"].get("operationState") or {}
+    phase, message = state.get("phase"), state.get("message") or ""
+    if phase in {"Running", "Terminating"}:
+        if state.get("finishedAt"):
+            return AppVerdict("waiting", f"retry pending: {message}")
+        started = seen.since if seen.since is not None else _epoch(state.get("startedAt"))
+        age = seen.now - started if started is not None else 0.0
+        if age > seen.grace:
+            why = f"sync {phase} for {age:.0f}s with no progress: {message}"
+            return AppVerdict("failed", why, details=tuple(diagnosis(app)))
+        return AppVerdict("waiting", f"sync {phase}: {message}")
+    if phase in {"Failed", "Error"}:
+        if seen.syncs < seen.limits.max_syncs:
+            why = f"last sync {phase}; auto-sync will not retry the same commit: {message}"
+            return AppVerdict("waiting", why, remedy="sync")
+        why = f"sync {phase} after {seen.syncs} explicit sync(s): {message}"
+        return AppVerdict("failed", why, details=tuple(diagnosis(app)))
+    return None
+
+
+def _conditions(app: Obj, seen: Seen) -> AppVerdict | None:
+    """``*Error`` conditions; render errors and Unknown sync need a hard refresh (§1.5)."""
+    status = app["status"]
+    errors = [c for c in status.get("conditions") or [] if str(c.get("type", "")).endswith("Error")]
+    refreshable = [
+        c for c in errors if c["type"] in NEEDS_REFRESH or CACHED in str(c.get("message"))
+    ]
+    if refreshable or (status.get("sync") or {}).get("status") == "Unknown":
+        first = refreshable[0] if refreshable else {"type": "sync Unknown", "message": ""}
+        what = f"{first.get('type')}: {first.get('message', '')}".rstrip(": ")
+        if seen.refreshes >= seen.limits.max_refreshes:
+            return AppVerdict("failed", f"{what} (still, after {seen.refreshes} hard refreshes)")
+        return AppVerdict("waiting", what, remedy="refresh")
+    if errors:
+        return AppVerdict("waiting", f"{errors[0].get('type')}: {errors[0].get('message', '')}")
+    return None
+
+
+def _sync_and_health(app: Obj, seen: Seen) -> AppVerdict | None:
+    status = app["status"]
+    sync = (status.get("sync") or {}).get("status")
+    health = status.get("health") or {}
+    if sync != "Synced":
+        return AppVerdict("waiting", f"{sync}, waiting for the sync")
+    state = health.get("status") or "Unknown"
+    if state == "Healthy":
+        return None
+    message = health.get("message") or ""
+    starts = [t for t in (seen.since, _epoch(health.get("lastTransitionTime"))) if t is not None]
+    age = seen.now - min(starts) if starts else 0.0
+    if state == "Progressing" and age > seen.grace:
+        why = f"Synced but Progressing for {age:.0f}s: {message}".rstrip(": ")
+        return AppVerdict("failed", why, details=tuple(diagnosis(app)))
+    return AppVerdict("waiting", f"Synced, {state}: {message}".rstrip(": "))
+
+
+def diagnosis(app: Obj) -> list[str]:
+    """Each resource or hook of the app that is not Healthy, with its message."""
+    status = app.get("status") or {}
+    lines = []
+    for res in status.get("resources") or []:
+        health = res.get("health") or {}
+        if health.get("status") and health["status"] != "Healthy":
+            lines.append(f"{_where(res)}: {health['status']}: {health.get('message', '')}")
+    result = (status.get("operationState") or {}).get("syncResult") or {}
+    for res in result.get("resources") or []:
+        if res.get("hookType") and res.get("hookPhase") not in {None, "Succeeded"}:
+            hook = f"{res['hookType']} hook {_where(res)}"
+            lines.append(f"{hook}: {res.get('hookPhase')}: {res.get('message', '')}")
+    if not lines:
+        health = status.get("health") or {}
+        lines.append(f"health {health.get('status', 'Unknown')}: {health.get('message', '')}")
+    return [line.rstrip(": ") for line in lines]
+
+
+def resources(app: Obj) -> list[Obj]:
+    return list((app.get("status") or {}).get("resources") or [])
+
+
+def _where(res: Obj) -> str:
+    namespace = f"{res['namespace']}/" if res.get("namespace") else ""
+    return f"{res.get('kind', '?')} {namespace}{res.get('name', '?')}"
+
+
+def _source_key(source: Obj) -> tuple[str, ...]:
+    revision = str(source.get("targetRevision") or "HEAD")
+    return (*(str(source.get(k) or "") for k in ("repoURL", "path", "chart")), revision)
+
+
+def _epoch(stamp: object) -> float | None:
+    if not stamp:
+        return None
+    try:
+        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None

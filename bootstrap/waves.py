@@ -1,0 +1,181 @@
+"""The wave walk's decisions: settings from the profile, a memoryless survey of the root's
+children by wave (for plan and gate), and the bodies of the two nudges clusterboot may apply
+to a child (a hard refresh, an explicit sync). The walk itself is ``bootstrap.wavewalk``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bootstrap import argo, argo_tree
+from bootstrap.appfeed import Obj
+from bootstrap.config import Profile
+from bootstrap.errors import GateFailed, GateTimeout
+from bootstrap.report import AppResult
+
+
+@dataclass(frozen=True)
+class Settings:
+    namespace: str
+    root: str
+    deadline: float
+    per_wave: Mapping[int, float]
+    grace: float
+    refresh_after: float
+    limits: argo.Limits
+
+    @classmethod
+    def of(cls, profile: Profile) -> Settings:
+        assert profile.root_app is not None
+        waves = profile.waves
+        return cls(
+            namespace=profile.components.argocd.namespace,
+            root=profile.root_app.name,
+            deadline=float(waves.deadline_seconds),
+            per_wave={w: float(s) for w, s in waves.per_wave_seconds.items()},
+            grace=float(waves.progressing_grace_seconds),
+            refresh_after=waves.refresh_after_seconds,
+            limits=argo.Limits(waves.max_refreshes, waves.max_sync_attempts),
+        )
+
+
+@dataclass(frozen=True)
+class Survey:
+    """Every child's verdict by wave, and why the set of children may be incomplete."""
+
+    waves: dict[int, dict[str, argo.AppVerdict]]
+    blockers: list[str]
+
+    def not_passing(self) -> list[tuple[int, str, argo.AppVerdict]]:
+        return [
+            (w, n, v) for w, apps in self.waves.items() for n, v in apps.items()
+            if v.outcome != "passed"
+        ]  # fmt: skip
+
+    @property
+    def converged(self) -> bool:
+        return not self.blockers and not self.not_passing()
+
+    def summary(self) -> str:
+        sizes = ", ".join(f"{w} ({len(a)} app{'s' * (len(a) != 1)})" for w, a in self.waves.items())
+        left = len(self.not_passing())
+        total = sum(len(a) for a in self.waves.values())
+        tail = f"; {left} of {total} not passing" if total else ""
+        blocked = f" ({self.blockers[0]})" if self.blockers else ""
+        return f"walk waves: {sizes or 'children not known yet'}{tail}{blocked}"
+
+
+def survey(
+    apps: Mapping[str, Obj], settings: Settings, *, now: float, appsets: Mapping[str, Obj]
+) -> Survey:
+    """One look at the root and its children, judged without any memory (plan and gate)."""
+    root = apps.get(settings.root)
+    kids = argo_tree.children(root, apps.values()) if root else {}
+    by_wave: dict[int, dict[str, argo.AppVerdict]] = {}
+    for name, wave in sorted(kids.items(), key=lambda item: (item[1], item[0])):
+        by_wave.setdefault(wave, {})[name] = argo.verdict(
+            apps.get(name), changed_at=None, now=now, grace=settings.grace
+        )
+    pending = argo_tree.unsettled(root, appsets) if root else []
+    return Survey(by_wave, argo_tree.root_blockers(root, settings.root, pending))
+
+
+def signature(app: Obj | None) -> str:
+    """What must stay the same for an app to count as not progressing (stuck detection)."""
+    status = (app or {}).get("status") or {}
+    op = status.get("operationState") or {}
+    sync, health = (status.get(k) or {} for k in ("sync", "health"))
+    facts = (op.get("phase"), op.get("finishedAt") is None, op.get("message"))
+    return "|".join(map(str, (*facts, sync.get("status"), health.get("status"))))
+
+
+def app_result(name: str, app: Obj | None, seconds: float) -> AppResult:
+    status = (app or {}).get("status") or {}
+    sync, health = ((status.get(k) or {}).get("status") or "Unknown" for k in ("sync", "health"))
+    return AppResult(name, sync, health, round(seconds, 3))
+
+
+@dataclass
+class Memory:
+    """All the walk remembers about one child: our writes, and since when it looked the same."""
+
+    joined: float  # clock time it joined a gate
+    changed_at: float | None = None  # wall time of our last write
+    refreshes: int = 0
+    syncs: int = 0
+    signature: str = ""
+    since: float = 0.0  # wall time the signature was first seen
+    version: str | None = None  # resourceVersion last judged
+    judged: float = 0.0  # wall time of that verdict
+    last: argo.AppVerdict = field(default_factory=lambda: argo.AppVerdict("waiting", "not seen"))
+
+
+def nudge(app: Obj, remedy: argo.Remedy) -> dict[str, Any]:
+    """The apply body for a hard refresh or an explicit sync of ``app``. It carries the
+    resourceVersion we judged, so the server refuses it (409) if the app changed since:
+    an operation someone started meanwhile is never overwritten."""
+    meta = app["metadata"]
+    body: dict[str, Any] = {
+        "apiVersion": argo.API_VERSION,
+        "kind": argo.KIND,
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "resourceVersion": meta["resourceVersion"],
+        },
+    }
+    if remedy == "refresh":
+        body["metadata"]["annotations"] = {argo.REFRESH: "hard"}
+        return body
+    spec = app.get("spec") or {}
+    policy = spec.get("syncPolicy") or {}
+    sync: dict[str, Any] = {
+        "prune": bool((policy.get("automated") or {}).get("prune")),
+        "syncStrategy": {"hook": {}},
+    }
+    if spec.get("sources"):
+        sync["revisions"] = [s.get("targetRevision") or "HEAD" for s in spec["sources"]]
+    else:
+        sync["revision"] = (spec.get("source") or {}).get("targetRevision") or "HEAD"
+    operation: dict[str, Any] = {"initiatedBy": {"username": "clusterboot"}, "sync": sync}
+    if policy.get("retry"):
+        operation["retry"] = policy["retry"]
+    body["operation"] = operation
+    return body
+
+
+GATE = "sync_waves"
+
+
+def failure(
+    wave: int | None, failed: Mapping[str, argo.AppVerdict], kids: Mapping[str, int]
+) -> GateFailed:
+    """Every failed app with its reason, then each of its unhealthy resources."""
+    lines: list[str] = []
+    for name, verdict in failed.items():
+        lines.append(f"{name} (wave {kids[name]}): {verdict.why}")
+        lines += [f"{name}: {detail}" for detail in verdict.details]
+    first = next(iter(failed))
+    return GateFailed(
+        GATE,
+        f"wave {wave}: {first} failed: {failed[first].why}",
+        blocking=lines,
+        hint="fix the resources listed (their manifests in git, or the cluster); "
+        "waiting longer will not help",
+    )
+
+
+def timeout(
+    wave: int | None, seconds: float, blocking: Mapping[str, str], kids: Mapping[str, int]
+) -> GateTimeout:
+    """Every app still blocking, with its last status."""
+    where = f"wave {wave}" if wave is not None else "waiting for the children"
+    return GateTimeout(
+        GATE,
+        f"{where}: {len(blocking)} not passing after {seconds:.0f}s",
+        blocking=[f"{n} (wave {kids.get(n, '?')}): {why}" for n, why in blocking.items()],
+        hint="the apps listed are still converging or stuck; raise waves.per_wave_seconds "
+        "or waves.deadline_seconds only if they progress",
+    )

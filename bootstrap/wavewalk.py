@@ -1,0 +1,251 @@
+"""The wave walk: the root's children grouped by sync-wave and walked in ascending order, each
+wave gated on every child passing ``argo.verdict``; stale or stuck children nudged through the
+API (hard refresh, explicit sync, never over an operation in flight). One watch feeds it all,
+and a wave is entered in the same pass that sees the previous one pass.
+
+Events: ``wave.start``, ``app.passed``, ``app.refresh``, ``app.sync``, ``wave.done`` and
+``progress`` (the console's live line: wave n: k/m healthy, the slowest app and why).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from bootstrap import argo, argo_tree, waves
+from bootstrap.appfeed import Feed, Obj, Signal, Stats
+from bootstrap.errors import Interrupted, TemporaryError
+from bootstrap.kube import Kube
+from bootstrap.report import WaveResult
+from bootstrap.wait import Clock
+
+TICK = 0.25  # re-judge this often without events: grace periods, deadlines, pacing
+PROGRESS_EVERY = 0.5  # seconds between two progress lines that differ only in the reason
+
+
+class Walk:
+    """One walk; ``run`` returns when every wave passed, or raises GateFailed / GateTimeout.
+    ``results`` receives the per-wave results as they happen (the run report's list)."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        settings: waves.Settings,
+        *,
+        clock: Clock,
+        log: Any,
+        results: list[WaveResult],
+        stats: Stats | None = None,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.kube, self.settings, self.clock, self.log, self.wall = kube, settings, clock, log, wall
+        self.stats = stats or Stats()
+        self.results = results
+        self.signal = Signal()
+        self.feed = Feed(kube, settings.namespace, self.stats, signal=self.signal)
+        self.sets: Feed | None = None  # ApplicationSets, followed once the root lists one
+        self.index = argo_tree.ChildIndex()
+        self.memory: dict[str, waves.Memory] = {}
+        self.passed: set[str] = set()
+        self.left: dict[int, set[str]] = {}  # wave -> children not passed yet
+        self.sizes: dict[int, int] = {}  # wave -> children
+        self.wave: int | None = None
+        self.wave_started = self.wave_until = 0.0
+        self.until = clock.now() + settings.deadline
+        self._built = -1
+        self._shown: tuple[object, str, float] = (None, "", 0.0)
+
+    def run(self) -> None:
+        self.feed.start()
+        try:
+            while True:
+                seen = self.feed.snapshot()
+                root = seen.apps.get(self.settings.root)
+                kids = self.index.update(root, seen.apps, members=seen.members)
+                if self._step(seen.apps, root, kids):
+                    return
+                cancel = getattr(self.clock, "cancel", None)
+                if cancel is not None and cancel.is_set():
+                    raise Interrupted("interrupted while walking the sync waves")
+                self.signal.wait(seen.version, TICK)
+        finally:
+            for feed in (self.feed, self.sets):
+                if feed is not None:
+                    feed.stop()
+
+    def _step(self, apps: dict[str, Obj], root: Obj | None, kids: dict[str, int]) -> bool:
+        """Judge the current wave; enter the next at once when it passed. True: all done.
+        No wave is entered while an ApplicationSet may still generate children."""
+        self._rebuild(kids)
+        while True:
+            if self.wave is None:
+                pending = argo_tree.unsettled(root, self._appsets(root)) if root else []
+                blockers = argo_tree.root_blockers(root, self.settings.root, pending)
+                if not self.left and not blockers:
+                    return True
+                if pending or not self.left:
+                    self._expire(self.until, {"children": blockers[0]}, apps, kids)
+                    self._progress(None, f"waiting for the children: {blockers[0]}")
+                    return False
+                self._enter(min(self.left), kids)
+            wave = self.wave
+            assert wave is not None
+            gate = {n: w for w, names in self.left.items() if w <= wave for n in names}
+            if not self._judge(apps, gate, kids):
+                return False
+            self._finish_wave()
+
+    def _rebuild(self, kids: dict[str, int]) -> None:
+        """Group the children not passed yet by wave, when the set of children changed."""
+        if self._built == self.index.version:
+            return
+        self._built = self.index.version
+        self.left, self.sizes = {}, {}
+        for name, wave in kids.items():
+            self.sizes[wave] = self.sizes.get(wave, 0) + 1
+            if name not in self.passed:
+                self.left.setdefault(wave, set()).add(name)
+
+    def _appsets(self, root: Obj) -> dict[str, Obj]:
+        if self.sets is None and argo_tree.generators(root):
+            self.sets = Feed(
+                self.kube,
+                self.settings.namespace,
+                self.stats,
+                kind="ApplicationSet",
+                signal=self.signal,
+            )
+            self.sets.start()
+        return self.sets.snapshot().apps if self.sets is not None else {}
+
+    def _judge(self, apps: dict[str, Obj], gate: dict[str, int], kids: dict[str, int]) -> bool:
+        """True when every app of the gate passed; raises when one failed or time is up."""
+        now = self.wall()
+        waiting: dict[str, argo.AppVerdict] = {}
+        for name, wave in gate.items():
+            verdict = self._verdict(name, apps.get(name), now)
+            if verdict.outcome == "passed":
+                self._pass(name, wave, apps.get(name))
+            else:
+                waiting[name] = verdict
+        failed = {n: v for n, v in waiting.items() if v.outcome == "failed"}
+        if failed:
+            self._record(apps, kids, waiting)
+            raise waves.failure(self.wave, failed, kids)
+        if not waiting:
+            return True
+        for name, verdict in waiting.items():
+            if verdict.remedy is not None and name in apps:
+                self._nudge(name, verdict.remedy, apps[name], now)
+        self._expire(self.wave_until, {n: v.why for n, v in waiting.items()}, apps, kids)
+        total = self.sizes.get(self.wave or 0, 0)
+        healthy = total - len(self.left.get(self.wave or 0, ()))
+        slowest = min(waiting, key=lambda n: (self.memory[n].since, n))
+        line = f"{healthy}/{total} healthy; slowest {slowest}: {waiting[slowest].why}"
+        self._progress((self.wave, healthy), f"wave {self.wave}: {line}", slowest=slowest)
+        return False
+
+    def _verdict(self, name: str, app: Obj | None, now: float) -> argo.AppVerdict:
+        """``argo.verdict`` with the walk's memory; an unchanged app is re-judged each TICK."""
+        memory = self.memory.get(name)
+        if memory is None:
+            memory = self.memory[name] = waves.Memory(joined=self.clock.now())
+        version = ((app or {}).get("metadata") or {}).get("resourceVersion")
+        if memory.version == version and version and now - memory.judged < TICK:
+            return memory.last
+        signature = waves.signature(app)
+        if signature != memory.signature or not memory.since:
+            memory.signature, memory.since = signature, now
+        memory.version, memory.judged = version, now
+        memory.last = argo.verdict(
+            app,
+            changed_at=memory.changed_at,
+            now=now,
+            grace=self.settings.grace,
+            since=memory.since,
+            refreshes=memory.refreshes,
+            syncs=memory.syncs,
+            limits=self.settings.limits,
+        )
+        return memory.last
+
+    # -- what happens -------------------------------------------------------------------
+    def _enter(self, wave: int, kids: dict[str, int]) -> None:
+        self.wave, self.wave_started = wave, self.clock.now()
+        limit = self.settings.per_wave.get(wave, self.settings.deadline)
+        self.wave_until = min(self.until, self.wave_started + limit)
+        self._result(wave)
+        names = sorted(n for n, w in kids.items() if w == wave)
+        self.log.info("wave.start", wave=wave, apps=names, count=len(names))
+
+    def _pass(self, name: str, wave: int, app: Obj | None) -> None:
+        self.passed.add(name)
+        self.left[wave].discard(name)
+        if not self.left[wave]:
+            del self.left[wave]
+        seconds = self.clock.now() - self.memory[name].joined
+        self._result(wave).apps.append(waves.app_result(name, app, seconds))
+        self.log.info("app.passed", app=name, wave=wave, seconds=round(seconds, 3))
+
+    def _finish_wave(self) -> None:
+        assert self.wave is not None
+        result = self._result(self.wave)
+        result.seconds = round(self.clock.now() - self.wave_started, 3)
+        self.log.info("wave.done", wave=self.wave, seconds=result.seconds, apps=len(result.apps))
+        self.wave = None
+
+    def _nudge(self, name: str, remedy: argo.Remedy, app: Obj, now: float) -> None:
+        """Apply a hard refresh (paced) or an explicit sync (limited) to one child."""
+        memory, limits = self.memory[name], self.settings.limits
+        if remedy == "refresh":
+            last = max(memory.since, memory.changed_at or 0.0)
+            if now - last < self.settings.refresh_after or memory.refreshes >= limits.max_refreshes:
+                return
+        elif memory.syncs >= limits.max_syncs:
+            return
+        self.stats.add(writes=1)
+        try:
+            self.kube.apply(waves.nudge(app, remedy))
+        except TemporaryError as err:  # 409: it changed since we judged it; judge it again
+            self.log.info("app.nudge.deferred", app=name, remedy=remedy, why=err.message[:200])
+            return
+        memory.changed_at, memory.judged = now, 0.0
+        memory.refreshes += remedy == "refresh"
+        memory.syncs += remedy == "sync"
+        event = "app.refresh" if remedy == "refresh" else "app.sync"
+        self.log.info(event, app=name, wave=self.wave, why=memory.last.why)
+
+    def _progress(self, key: object, message: str, **fields: Any) -> None:
+        shown_key, shown, at = self._shown
+        now = self.clock.now()
+        if message == shown or (key == shown_key and now - at < PROGRESS_EVERY):
+            return
+        self._shown = (key, message, now)
+        self.log.info("progress", message=message, wave=self.wave, **fields)
+
+    # -- how it ends badly --------------------------------------------------------------
+    def _expire(
+        self, until: float, blocking: dict[str, str], apps: dict[str, Obj], kids: dict[str, int]
+    ) -> None:
+        now = self.clock.now()
+        if now >= until:
+            self._record(apps, kids, blocking)
+            raise waves.timeout(self.wave, now - self.wave_started, blocking, kids)
+
+    def _record(self, apps: dict[str, Obj], kids: dict[str, int], names: Iterable[str]) -> None:
+        """Put the apps that did not pass in the report too, with their last status."""
+        for name in names:
+            if name in kids and name not in self.passed and name in self.memory:
+                seconds = self.clock.now() - self.memory[name].joined
+                result = waves.app_result(name, apps.get(name), seconds)
+                self._result(kids[name]).apps.append(result)
+        if self.wave is not None:
+            self._result(self.wave).seconds = round(self.clock.now() - self.wave_started, 3)
+
+    def _result(self, wave: int) -> WaveResult:
+        for result in self.results:
+            if result.wave == wave:
+                return result
+        self.results.append(WaveResult(wave))
+        return self.results[-1]
