@@ -12,7 +12,7 @@ up: deps binaries argocd  ## bootstrap the local profile end to end
 down: deps  ## stop the local profile's cluster and remove its state
 	$(BIN)/invoke down --profile local
 
-test: deps binaries  ## the whole suite: unit, providers, integration on a real control plane
+test: deps binaries argocd  ## the whole suite: unit, providers, integration on a real control plane
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: deps  ## ruff, mypy --strict, and the import rules (one seam per outside world)

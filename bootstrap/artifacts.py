@@ -116,11 +116,13 @@ def artifact_for(profile: Profile, component: str) -> Artifact:
 
 
 def needed(profile: Profile) -> list[Artifact]:
-    """Every artifact the profile's enabled components need, in a stable order."""
+    """Every artifact the profile's enabled components need, in a stable order. Argo CD in
+    processes mode needs none: it is built locally, manifests included."""
+    local_argocd = profile.components.argocd.mode == "processes"
     return [
         artifact_for(profile, name)
         for name in COMPONENTS
-        if getattr(profile.components, name).enabled
+        if getattr(profile.components, name).enabled and not (name == "argocd" and local_argocd)
     ]
 
 

@@ -184,7 +184,7 @@ class MetalLB(Component):
 
 
 class ArgoCD(Component):
-    version: Version = "v3.2.12"
+    version: Version = "v3.2.11"
     mode: Literal["manifests", "processes"] = "manifests"
     namespace: Name = "argocd"
 

@@ -57,6 +57,9 @@ def write_profile(directory: Path, name: str, **extra: object) -> LocalCluster:
         "name": name,
         "state_dir": str(state),
         "cluster": {"name": f"cb-{name}", "local": {"api_port": port, "nodes": 2}},
+        # The cluster alone unless a test asks for more: no Argo CD, no root app.
+        "components": {"argocd": {"enabled": False}},
+        "root_app": None,
     }
     body.update(extra)
     path = directory / f"{name}.yaml"

@@ -251,7 +251,7 @@ def test_bundle_writes_every_enabled_artifact_and_an_index_an_offline_store_read
     }
     assert [e.file for e in entries] == [
         "metallb-v0.15.2-native.yaml",
-        "argocd-v3.2.12-install.yaml",
+        "argocd-v3.2.11-install.yaml",
     ]
     offline = artifacts.Store(
         cache_dir=tmp_path / "c2", offline_dir=out, transport=httpx.MockTransport(fail_on_request)

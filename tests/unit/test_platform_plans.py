@@ -303,9 +303,9 @@ def test_the_metallb_stage_plans_from_what_the_cluster_has(
 def test_the_argocd_stage_repairs_a_missing_health_check_and_the_default_project(
     tmp_path: Path,
 ) -> None:
-    src = source(tmp_path, upstream_like.argocd("v3.2.12"), "install.yaml")
+    src = source(tmp_path, upstream_like.argocd("v3.2.11"), "install.yaml")
     profile = make_profile(argocd={"source": src})
-    docs = argocd_setup.prepare(upstream_like.argocd("v3.2.12"), "argocd")
+    docs = argocd_setup.prepare(upstream_like.argocd("v3.2.11"), "argocd")
     have = installed(docs, "argocd")
     project = argocd_setup.default_project("argocd")
     assert [c.summary for c in ArgoCD().plan(context(tmp_path, profile, [*have, project]))] == []
@@ -313,7 +313,7 @@ def test_the_argocd_stage_repairs_a_missing_health_check_and_the_default_project
         if obj["kind"] == "ConfigMap" and obj["metadata"]["name"] == "argocd-cm":
             del obj["data"][argocd_setup.HEALTH_KEY]
     assert [c.summary for c in ArgoCD().plan(context(tmp_path, profile, have))] == [
-        "repair Argo CD v3.2.12: ConfigMap argocd/argocd-cm data "
+        "repair Argo CD v3.2.11: ConfigMap argocd/argocd-cm data "
         f"{argocd_setup.HEALTH_KEY} differs into argocd (with the Application health check in "
         "argocd-cm)",
         "create AppProject argocd/default (argocd-server would at startup; no server runs here)",
@@ -321,7 +321,7 @@ def test_the_argocd_stage_repairs_a_missing_health_check_and_the_default_project
 
 
 def test_argocd_objects_go_to_the_profile_namespace_with_the_health_check_merged() -> None:
-    docs = argocd_setup.prepare(upstream_like.argocd("v3.2.12"), "gitops")
+    docs = argocd_setup.prepare(upstream_like.argocd("v3.2.11"), "gitops")
     binding = install.find(docs, "ClusterRoleBinding", "argocd-server")
     assert binding is not None
     assert binding["subjects"][0]["namespace"] == "gitops"

@@ -57,7 +57,7 @@ def test_shipped_profiles_pin_the_component_versions_from_their_base() -> None:
     for path in SHIPPED:
         components = profile.load(path.stem, env={}).components
         assert components.metallb.version == "v0.15.2"
-        assert components.argocd.version == "v3.2.12"
+        assert components.argocd.version == "v3.2.11"
         assert components.sealed_secrets.version == "v0.36.6"
 
 
@@ -67,7 +67,8 @@ def test_shipped_profiles_pick_their_provider_and_settings() -> None:
     assert (dev.cluster.k3d.servers, dev.cluster.k3d.agents) == (1, 2)
     local = profile.load("local", env={})
     assert local.cluster.lb_range == "198.51.100.0/28"
-    assert local.root_app is None
+    assert local.root_app is not None
+    assert local.root_app.repo_url == "sandbox:examples/gitops-sandbox"
     ci = profile.load("ci", env={})
     assert (ci.cluster.provider, ci.cluster.name, ci.cluster.ephemeral) == (
         "local",

@@ -1,0 +1,99 @@
+"""The whole product for real on the local profile: a real Argo CD (built from Go modules, run
+as local processes in the cluster's namespace) syncs the sample GitOps repository, served from
+a local git repository, and clusterboot walks its waves."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bootstrap.config import LocalCluster as LocalClusterConfig
+from bootstrap.controlplane import argocd_processes, binaries
+from tests.integration.localcluster import LocalCluster, write_profile
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+SANDBOX = REPO / "examples" / "gitops-sandbox"
+ARGOCD_VERSION = "v3.2.11"
+
+
+def argocd_dir() -> Path:
+    return argocd_processes.bin_dir(binaries.cache_dir(LocalClusterConfig()), ARGOCD_VERSION)
+
+
+needs_argocd = pytest.mark.skipif(
+    not (argocd_dir() / "argocd").is_file(),
+    reason=f"Argo CD is not built ({argocd_dir()}): run `make argocd`",
+)
+
+
+def sandbox_profile(directory: Path, name: str, source: Path) -> LocalCluster:
+    return write_profile(
+        directory,
+        name,
+        components={"argocd": {"enabled": True, "mode": "processes", "version": ARGOCD_VERSION}},
+        root_app={"name": "root", "repo_url": f"sandbox:{source}", "path": "root"},
+        waves={"deadline_seconds": 420, "progressing_grace_seconds": 150},
+    )
+
+
+def report(cluster: LocalCluster) -> dict[str, object]:
+    return json.loads((cluster.state_dir / "reports" / "last-up.json").read_text())
+
+
+@needs_argocd
+def test_the_sample_repository_bootstraps_end_to_end_wave_by_wave(tmp_path: Path) -> None:
+    cluster = sandbox_profile(tmp_path, "sandbox", SANDBOX)
+    try:
+        code, out, err = cluster.up()
+        assert code == 0, out + err[-4000:]
+        data = report(cluster)
+        waves = {w["wave"]: sorted(a["name"] for a in w["apps"]) for w in data["waves"]}  # type: ignore[index]
+        assert waves == {
+            -1: ["namespaces"],
+            1: ["postgres"],
+            2: ["monitoring", "monitoring-crds"],
+            3: ["web"],
+            30: ["shop"],
+        }
+        assert all(
+            a["sync"] == "Synced" and a["health"] == "Healthy"
+            for w in data["waves"]  # type: ignore[union-attr]
+            for a in w["apps"]
+        )
+        api = cluster.kube()
+        web = api.get("apps/v1", "Deployment", "web", "web")
+        shop = api.get("apps/v1", "Deployment", "shop", "shop")
+        assert (web or {}).get("status", {}).get("readyReplicas") == 2  # the overlay's patch
+        assert (shop or {}).get("status", {}).get("readyReplicas") == 2  # values-local.yaml
+        assert api.get("monitoring.sandbox.example/v1", "AlertRule", "web-errors", "monitoring")
+        again, out, err = cluster.up()
+        assert again == 0, out + err[-2000:]
+        assert {s["status"] for s in report(cluster)["stages"]} == {"unchanged"}  # type: ignore[index]
+    finally:
+        cluster.down()
+
+
+@needs_argocd
+def test_a_broken_overlay_fails_naming_the_app_and_argo_cds_message(tmp_path: Path) -> None:
+    source = tmp_path / "gitops"
+    shutil.copytree(SANDBOX, source)
+    overlay = source / "apps" / "web" / "overlays" / "local" / "kustomization.yaml"
+    overlay.write_text(
+        overlay.read_text().replace("path: replicas.yaml", "path: missing-patch.yaml")
+    )
+    cluster = sandbox_profile(tmp_path, "broken", source)
+    try:
+        code, out, err = cluster.up()
+        text = out + err
+        assert code == 1, text[-4000:]
+        failed = [s for s in report(cluster)["stages"] if s["status"] == "failed"]  # type: ignore[union-attr]
+        assert [s["name"] for s in failed] == ["sync_waves"]
+        assert "web" in failed[0]["why"]
+        assert "missing-patch.yaml" in failed[0]["why"]
+    finally:
+        cluster.down()
