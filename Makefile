@@ -4,15 +4,15 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 PYTEST_ARGS ?=
 
-.PHONY: up down test lint binaries argocd deps clean-binaries
+.PHONY: up down test lint binaries argocd deps sysdeps clean-binaries
 
-up: deps binaries argocd  ## bootstrap the local profile end to end
+up: deps sysdeps binaries argocd  ## bootstrap the local profile end to end
 	$(BIN)/invoke up --profile local
 
 down: deps  ## stop the local profile's cluster and remove its state
 	$(BIN)/invoke down --profile local
 
-test: deps binaries argocd  ## the whole suite: unit, providers, integration on a real control plane
+test: deps sysdeps binaries argocd  ## the whole suite: unit, providers, integration on a real control plane
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: deps  ## ruff, mypy --strict, and the import rules (one seam per outside world)
@@ -27,6 +27,14 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
+
+sysdeps:  ## redis-server and git, which Argo CD's processes need (Debian/Ubuntu: installed if root)
+	@missing=""; for t in redis-server git; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "please install:$$missing (e.g. apt-get install$$missing, brew install redis git)"; exit 1; fi; \
+	fi
 
 binaries:  ## kube-apiserver, controller-manager, scheduler, etcd and kwok from Go modules (cached)
 	bash toolchain/build.sh all
