@@ -73,6 +73,7 @@ class ArgoCD(Stage):
         return setup.prepare(install.manifest(ctx, "argocd"), self.namespace(ctx))
 
     def plan(self, ctx: Context) -> Iterator[Change]:
+        ctx.cluster  # noqa: B018 - CannotKnowYet before the cluster exists; fetch nothing
         ns = self.namespace(ctx)
         docs = self.docs(ctx)
         keys = setup.keys(docs, ns)

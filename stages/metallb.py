@@ -58,6 +58,7 @@ class MetalLB(Stage):
         return pool
 
     def plan(self, ctx: Context) -> Iterator[Change]:
+        ctx.cluster  # noqa: B018 - CannotKnowYet before the cluster exists; fetch nothing
         docs = self.docs(ctx)
         keys = install.keys_of(docs, namespace=lb.NAMESPACE)
         version = ctx.profile.components.metallb.version

@@ -67,6 +67,7 @@ class SealedSecrets(Stage):
         return sealing.restore_plan(wanted, have, pods), backup
 
     def plan(self, ctx: Context) -> Iterator[Change]:
+        ctx.cluster  # noqa: B018 - CannotKnowYet before the cluster exists; fetch nothing
         ns = self.namespace(ctx)
         docs = self.docs(ctx)
         restore, backup = self.restore(ctx, docs)
