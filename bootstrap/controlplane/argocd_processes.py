@@ -10,6 +10,8 @@ next to the Argo CD binary by ``make argocd``.
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 import shutil
 from pathlib import Path
@@ -180,6 +182,14 @@ def components(layout: Layout, *, directory: Path, namespace: str) -> list[dict[
 
 def install_objects(directory: Path) -> list[dict[str, Any]]:
     """Argo CD's objects from the core install of the built version, without its workloads
-    (the processes above stand in for them)."""
-    docs = yaml.safe_load_all((directory / "manifests" / "core-install.yaml").read_text())
-    return [d for d in docs if d and d.get("kind") not in {"Deployment", "StatefulSet"}]
+    (the processes above stand in for them). A private copy: callers may change it."""
+    path = directory / "manifests" / "core-install.yaml"
+    return copy.deepcopy(list(_parsed(str(path), path.stat().st_mtime_ns)))
+
+
+@functools.lru_cache(maxsize=2)
+def _parsed(path: str, mtime_ns: int) -> tuple[dict[str, Any], ...]:
+    """Parse once per file version: the manifest is 1.5 MB of YAML."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    docs = yaml.load_all(Path(path).read_text(), Loader=loader)
+    return tuple(d for d in docs if d and d.get("kind") not in {"Deployment", "StatefulSet"})
