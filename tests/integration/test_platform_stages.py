@@ -162,7 +162,7 @@ def test_the_probe_service_must_get_an_address_from_the_pool(
 def argocd(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     directory = tmp_path_factory.mktemp("argocd")
     source = upstream_like.serve(upstream_like.argocd("v3.2.11"), directory / "install.yaml")
-    sets = platform.component("argocd", source)
+    sets = platform.component("argocd", source, mode="manifests")
     return {"first": platform.up_ok(cluster, *sets), "second": platform.up_ok(cluster, *sets)}
 
 
@@ -172,7 +172,7 @@ def test_argocd_lands_in_its_namespace_with_the_health_check_and_the_default_pro
     ran = stage(argocd["first"], "argocd")
     assert ran["changes"] == [
         "install Argo CD v3.2.11 into argocd (with the Application health check in argocd-cm)",
-        "create AppProject argocd/default (argocd-server would at startup; kwok runs no server)",
+        "create AppProject argocd/default (argocd-server would at startup; no server runs here)",
     ]
     config = api.get("v1", "ConfigMap", "argocd-cm", "argocd") or {}
     assert config["data"][argocd_setup.HEALTH_KEY] == argocd_setup.HEALTH_LUA
