@@ -201,7 +201,12 @@ def _sync_and_health(app: Obj, seen: Seen) -> AppVerdict | None:
     if state == "Progressing" and age > seen.grace:
         why = f"Synced but Progressing for {age:.0f}s: {message}".rstrip(": ")
         return AppVerdict("failed", why, details=tuple(diagnosis(app)))
-    return AppVerdict("waiting", f"Synced, {state}: {message}".rstrip(": "))
+    waiting = f"Synced, {state}: {message}".rstrip(": ")
+    # Argo CD may hold a health computed before its resources settled (a CRD assessed before
+    # it was Established) until its periodic resync, minutes away: ask for a fresh look.
+    if state == "Progressing" and age > seen.grace / 3:
+        return AppVerdict("waiting", waiting, remedy="refresh")
+    return AppVerdict("waiting", waiting)
 
 
 def diagnosis(app: Obj) -> list[str]:

@@ -234,6 +234,7 @@ def test_the_pinned_upstream_argocd_installs_air_gapped_from_a_bundle_directory(
     report = platform.up_ok(
         cluster,
         "components.argocd.enabled=true",
+        "components.argocd.mode=manifests",
         f"components.argocd.version={version}",
         "components.argocd.namespace=argocd-upstream",
         f"artifacts.dir={bundle}",

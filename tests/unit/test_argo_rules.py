@@ -255,6 +255,15 @@ ROWS: list[tuple[str, Obj | None, dict[str, Any], str, str | None, str]] = [
         "Synced, Progressing",
     ),
     (
+        # now is T0+120: health Progressing since T0+90, 30 s > grace/3 but < grace.
+        "Progressing past a third of the grace asks for a fresh look",
+        app(health="Progressing", health_since=90),
+        {},
+        "waiting",
+        "refresh",
+        "Synced, Progressing",
+    ),
+    (
         "Synced but Progressing past the grace fails",
         app(health="Progressing", health_since=-100, resources=(SERVICE_OK,)),
         {},
