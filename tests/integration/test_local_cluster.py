@@ -83,7 +83,7 @@ def test_a_crd_becomes_established_and_serves_its_custom_resources(
 
     def established() -> Verdict:
         crd = api.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", f"widgets.{group}")
-        conditions = (crd or {}).get("status", {}).get("conditions", [])
+        conditions = ((crd or {}).get("status") or {}).get("conditions") or []
         ok = any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
         return Verdict.passed() if ok else Verdict.waiting("not established")
 
@@ -123,7 +123,7 @@ def test_a_deployment_gets_a_replicaset_and_ready_pods_on_kwok_nodes(
 
     def available() -> Verdict:
         obj = api.get("apps/v1", "Deployment", name, "default") or {}
-        ready = obj.get("status", {}).get("readyReplicas", 0)
+        ready = (obj.get("status") or {}).get("readyReplicas") or 0
         return Verdict.passed() if ready == 3 else Verdict.waiting(f"{ready}/3 ready")
 
     wait.until(available, what="deployment", deadline=60, clock=clock)
