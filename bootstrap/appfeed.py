@@ -8,10 +8,10 @@ Counts every request it makes (the benchmark reads ``Stats``).
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from bootstrap import argo
+from bootstrap import argo, watch
 from bootstrap.errors import ClusterbootError, TemporaryError
 from bootstrap.kube import Cancel, Expired, Kube
 
@@ -21,25 +21,14 @@ BACKOFF = (0.2, 2.0)  # first and longest pause after the API went away
 
 
 @dataclass
-class Stats:
-    """API requests of one walk; thread-safe counters."""
+class Stats(watch.Stats):
+    """API requests of one walk: the wait's counters plus the walk's own writes."""
 
-    lists: int = 0
-    watches: int = 0
-    relists: int = 0  # lists after a 410 Gone
-    errors: int = 0  # temporary failures that led to a back-off
     writes: int = 0  # refreshes and sync operations
-    events: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def requests(self) -> int:
         return self.lists + self.watches + self.writes
-
-    def add(self, **counts: int) -> None:
-        with self._lock:
-            for name, n in counts.items():
-                setattr(self, name, getattr(self, name) + n)
 
 
 class Signal:
