@@ -14,7 +14,7 @@ from bootstrap.config import LocalCluster as LocalClusterConfig
 from bootstrap.controlplane import argocd_processes, binaries
 from tests.integration.localcluster import LocalCluster, write_profile
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parents[2]
 SANDBOX = REPO / "examples" / "gitops-sandbox"
