@@ -6,7 +6,12 @@ Where files come from, in order: ``artifacts.dir`` when the profile sets it (nev
 a missing file is an InputError naming it), else the cache (``artifacts.cache_dir`` or
 ``~/.cache/clusterboot/artifacts``, files named by their sha256), else the URL. A checksum
 mismatch is a hard error naming the URL, the expected and the actual sum; the bad bytes are not
-kept. Helm charts (``components.X.chart``) are accepted by the schema, not rendered yet.
+kept.
+
+A Helm chart (``components.X.chart``) is one packaged file too: its URL and sha256 come from the
+repository's ``index.yaml`` (the profile may pin the sha256, which must then agree with the
+index), and the lookup is recorded in the cache so later runs need no index. Rendering it is
+``bootstrap.helm``'s job.
 """
 
 from __future__ import annotations
@@ -19,14 +24,14 @@ import tempfile
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
 import httpx
 import structlog
 
-from bootstrap import retry
+from bootstrap import helm, retry
 from bootstrap.config import ChartSource, ManifestSource, Profile
 from bootstrap.errors import InputError, TemporaryError
 
@@ -79,27 +84,41 @@ class Artifact:
     version: str
     url: str
     sha256: str
+    """Empty for a chart whose sha256 the profile does not pin, until ``Store.resolve``."""
+    chart: ChartSource | None = field(default=None, compare=False)
 
     @property
     def bundle_name(self) -> str:
         """Its file name in a bundle: readable, and unique per component and version."""
+        if self.chart is not None:
+            return f"{self.component}-{self.version}-{self.chart.chart}-{self.chart.version}.tgz"
         base = Path(urllib.parse.urlparse(self.url).path).name or "manifest.yaml"
         return f"{self.component}-{self.version}-{base}"
+
+    @property
+    def identity(self) -> str:
+        """What the artifact is, independent of where it was found (a bundle index key)."""
+        if self.chart is None:
+            return self.url
+        return f"{self.chart.repository.rstrip('/')} {self.chart.chart} {self.chart.version}"
 
 
 def artifact_for(profile: Profile, component: str) -> Artifact:
     """The profile's source for ``component``, or the default for its pinned version.
 
-    Raises InputError when there is none, or when the source is a Helm chart.
+    A chart's URL is its repository's index until ``Store.resolve`` looks it up. Raises
+    InputError when there is no source at all.
     """
     settings = getattr(profile.components, component)
     key = f"components.{component}.source"
     chart: ChartSource | None = settings.chart
     if chart is not None:
-        raise InputError(
-            f"components.{component}.chart: Helm charts ({chart.chart} {chart.version}) are "
-            "not supported yet",
-            hint=f"give the upstream manifest instead: {key}: {{url: https://..., sha256: ...}}",
+        return Artifact(
+            component,
+            settings.version,
+            helm.index_url(chart.repository),
+            chart.sha256 or "",
+            chart=chart,
         )
     source: ManifestSource | None = settings.source or DEFAULT_SOURCES.get(
         (component, settings.version)
@@ -161,8 +180,11 @@ class Store:
     def path(self, artifact: Artifact) -> Path:
         """A local file with exactly the pinned bytes."""
         if self.offline_dir is not None:
-            return self._offline(artifact)
+            return self._offline(self.resolve(artifact))
         cached = self.cache_dir / "sha256" / artifact.sha256
+        if not (artifact.sha256 and cached.is_file()):
+            artifact = self.resolve(artifact)
+            cached = self.cache_dir / "sha256" / artifact.sha256
         if cached.is_file():
             if sha256_of(cached) == artifact.sha256:
                 log.debug("artifact.cached", component=artifact.component, file=str(cached))
@@ -177,6 +199,67 @@ class Store:
 
     def text(self, artifact: Artifact) -> str:
         return self.path(artifact).read_text(encoding="utf-8")
+
+    def resolve(self, artifact: Artifact) -> Artifact:
+        """A chart with its download URL and sha256 filled in: from the bundle index when
+        offline, else from an earlier lookup recorded in the cache, else from the repository's
+        index.yaml. A sha256 the profile pins must match the index's digest. Manifests are
+        returned as they are."""
+        chart = artifact.chart
+        if chart is None:
+            return artifact
+        if self.offline_dir is not None:
+            return self._offline_chart(artifact)
+        record = self.cache_dir / "charts" / f"{_digest(artifact.identity)}.json"
+        try:
+            known = json.loads(record.read_text())
+            if artifact.sha256 in ("", known["sha256"]):
+                return replace(artifact, url=known["url"], sha256=known["sha256"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        where = helm.index_url(chart.repository)
+        text = retry.call(
+            DOWNLOAD,
+            lambda: b"".join(self._chunks(where)),
+            what=f"download {where}",
+            sleep=self.sleep,
+        ).decode("utf-8", errors="replace")
+        entry = helm.find_in_index(text, chart)
+        if artifact.sha256 and entry.digest and entry.digest != artifact.sha256:
+            raise _mismatch(artifact, entry.digest, where=f"the digest in {where}")
+        sha = artifact.sha256 or entry.digest
+        if not sha:
+            raise InputError(
+                f"{where} lists no digest for {chart.chart} {chart.version}, and "
+                f"components.{artifact.component}.chart.sha256 is not set",
+                hint="pin it: components.X.chart.sha256: <sha256sum of the chart .tgz you trust>",
+            )
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps({"url": entry.url, "sha256": sha}))
+        log.info(
+            "artifact.chart_found",
+            component=artifact.component,
+            url=entry.url,
+            pinned=bool(artifact.sha256),
+        )
+        return replace(artifact, url=entry.url, sha256=sha)
+
+    def _offline_chart(self, artifact: Artifact) -> Artifact:
+        assert self.offline_dir is not None
+        for entry in _index_entries(self.offline_dir):
+            if entry.get("identity") == artifact.identity and artifact.sha256 in (
+                "",
+                entry.get("sha256"),
+            ):
+                return replace(artifact, url=str(entry["url"]), sha256=str(entry["sha256"]))
+        if artifact.sha256:
+            return artifact  # looked up by its sha256 like any pinned file
+        raise InputError(
+            f"artifacts.dir: {self.offline_dir / INDEX} lists no {artifact.identity} "
+            f"({artifact.component})",
+            hint="fill the directory with `invoke bundle --profile P --out DIR` on a machine "
+            "with network access, then copy it here",
+        )
 
     def _offline(self, artifact: Artifact) -> Path:
         assert self.offline_dir is not None
@@ -247,6 +330,10 @@ class Store:
             raise TemporaryError(f"GET {url}: {type(err).__name__}: {err}") from err
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -270,18 +357,23 @@ def _mismatch(artifact: Artifact, actual: str, *, where: str) -> ChecksumMismatc
     )
 
 
-def _index_files(directory: Path) -> dict[str, list[str]]:
-    """sha256 -> file names, from a bundle's index (empty when there is none)."""
+def _index_entries(directory: Path) -> list[dict[str, object]]:
+    """A bundle index's entries (none when there is no index)."""
     path = directory / INDEX
     if not path.is_file():
-        return {}
+        return []
     try:
         entries = json.loads(path.read_text()).get("artifacts", [])
     except (ValueError, AttributeError) as err:
         raise InputError(f"{path} is not a bundle index: {err}") from err
+    return [e for e in entries if isinstance(e, dict)]
+
+
+def _index_files(directory: Path) -> dict[str, list[str]]:
+    """sha256 -> file names, from a bundle's index (empty when there is none)."""
     found: dict[str, list[str]] = {}
-    for entry in entries:
-        if isinstance(entry, dict) and entry.get("sha256") and entry.get("file"):
+    for entry in _index_entries(directory):
+        if entry.get("sha256") and entry.get("file"):
             found.setdefault(str(entry["sha256"]), []).append(Path(str(entry["file"])).name)
     return found
 
@@ -293,6 +385,7 @@ class IndexEntry:
     url: str
     sha256: str
     file: str
+    identity: str
 
 
 def bundle(profile: Profile, out_dir: Path, *, store: Store | None = None) -> list[IndexEntry]:
@@ -302,13 +395,23 @@ def bundle(profile: Profile, out_dir: Path, *, store: Store | None = None) -> li
     wanted = needed(profile)
     out_dir.mkdir(parents=True, exist_ok=True)
     entries = []
-    for artifact in wanted:
+    for wanted_artifact in wanted:
+        artifact = store.resolve(wanted_artifact)
         source = store.path(artifact)
         target = out_dir / artifact.bundle_name
         if source.resolve() != target.resolve():
             shutil.copyfile(source, target)
         _verify(target, artifact, where=str(target))
-        entries.append(IndexEntry(**asdict(artifact), file=target.name))
+        entries.append(
+            IndexEntry(
+                artifact.component,
+                artifact.version,
+                artifact.url,
+                artifact.sha256,
+                file=target.name,
+                identity=artifact.identity,
+            )
+        )
     index = {"profile": profile.name, "artifacts": [asdict(e) for e in entries]}
     (out_dir / INDEX).write_text(json.dumps(index, indent=2) + "\n")
     return entries

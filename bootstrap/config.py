@@ -55,10 +55,27 @@ class ManifestSource(Model):
 
 
 class ChartSource(Model):
+    """A packaged Helm chart from a chart repository (one with an ``index.yaml``)."""
+
     repository: str
     chart: str
     version: str
+    """The chart's own version (as in the repository index), not the application's."""
+    sha256: Sha256 | None = None
+    """The packaged chart's sha256; without it, the repository index's digest is trusted and
+    recorded on first use."""
     values: dict[str, object] = Field(default_factory=dict)
+
+    @field_validator("repository")
+    @classmethod
+    def _https_or_file(cls, url: str) -> str:
+        if url.startswith("oci://"):
+            raise ValueError(
+                "OCI registries are not supported; give the chart's https:// repository"
+            )
+        if not url.startswith(("https://", "file://")):
+            raise ValueError("must start with https:// or file://")
+        return url
 
 
 class Component(Model):
@@ -67,7 +84,8 @@ class Component(Model):
     enabled: bool = True
     source: ManifestSource | None = None
     chart: ChartSource | None = None
-    """A Helm chart instead of ``source`` (accepted by the schema, not rendered yet)."""
+    """A Helm chart instead of ``source``: rendered with ``helm template``, applied like a
+    manifest."""
 
     @model_validator(mode="after")
     def _one_source(self) -> Component:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +18,10 @@ from typing import Any
 
 import yaml
 
-from bootstrap import artifacts, kube_apply, watch
+from bootstrap import artifacts, helm, kube_apply, watch
 from bootstrap.errors import GateFailed, GateTimeout, TemporaryError
 from bootstrap.kube import Kube, ObjectRef
+from bootstrap.runner import Runner
 from bootstrap.stage import Context, Verdict
 
 Doc = dict[str, Any]
@@ -65,17 +67,53 @@ def kind_of(doc: Mapping[str, Any]) -> tuple[str, str]:
 
 
 # -- the manifest ---------------------------------------------------------------------------
-def manifest(ctx: Context, component: str) -> list[Doc]:
-    """The component's pinned manifest as objects (a private copy: callers may change it)."""
+def manifest(ctx: Context, component: str, *, namespace: str) -> list[Doc]:
+    """The component's pinned manifest as objects (a private copy: callers may change it).
+
+    A Helm chart is rendered for release ``helm.RELEASES[component]`` into ``namespace``, for
+    the cluster's Kubernetes version."""
     artifact = artifacts.artifact_for(ctx.profile, component)
-    path = artifacts.Store.for_profile(ctx.profile).path(artifact)
-    return copy.deepcopy(list(_parsed(str(path), artifact.sha256)))
+    path = str(artifacts.Store.for_profile(ctx.profile).path(artifact))
+    if artifact.chart is None:
+        return copy.deepcopy(list(_parsed(path, artifact.sha256)))
+    values = json.dumps(helm.values_for(component, artifact.chart), sort_keys=True)
+    rendered = _rendered(
+        ctx.runner, path, helm.RELEASES[component], namespace, values, ctx.kube.server_version()
+    )
+    return copy.deepcopy(list(rendered))
 
 
 @functools.lru_cache(maxsize=8)
 def _parsed(path: str, sha256: str) -> tuple[Doc, ...]:
     """Parse once per file and checksum (Argo CD's manifest is 1.5 MB)."""
-    text = Path(path).read_text(encoding="utf-8")
+    return _load(Path(path).read_text(encoding="utf-8"))
+
+
+_RENDERED: dict[tuple[str, ...], tuple[Doc, ...]] = {}
+
+
+def _rendered(
+    runner: Runner, path: str, release: str, namespace: str, values: str, kube_version: str
+) -> tuple[Doc, ...]:
+    """Render once per chart file (and its mtime), release, namespace, values and Kubernetes
+    version: a plan and a gate in one run ask for the same objects."""
+    key = (path, str(Path(path).stat().st_mtime_ns), release, namespace, values, kube_version)
+    if key not in _RENDERED:
+        text = helm.render(
+            runner,
+            Path(path),
+            release=release,
+            namespace=namespace,
+            values=json.loads(values),
+            kube_version=kube_version,
+        )
+        if len(_RENDERED) >= 8:
+            _RENDERED.clear()
+        _RENDERED[key] = _load(text)
+    return _RENDERED[key]
+
+
+def _load(text: str) -> tuple[Doc, ...]:
     return tuple(kube_apply.load(list(yaml.load_all(text, Loader=_Loader))))
 
 

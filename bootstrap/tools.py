@@ -108,7 +108,7 @@ def tools_for(profile: Profile) -> list[ToolNeed]:
         needs += [ToolNeed("redis-server", "Argo CD as local processes"),
                   ToolNeed("git", "Argo CD as local processes")]
     charts = [name for name, component in profile.components
-              if isinstance(getattr(component, "source", None), ChartSource)]
+              if component.enabled and isinstance(component.chart, ChartSource)]
     if charts:
         needs.append(ToolNeed("helm", "Helm charts: " + ", ".join(charts)))
     return needs

@@ -70,7 +70,8 @@ class ArgoCD(Stage):
         if self._processes(ctx):
             objects = processes.install_objects(self._bin_dir(ctx))
             return setup.prepare(objects, self.namespace(ctx))
-        return setup.prepare(install.manifest(ctx, "argocd"), self.namespace(ctx))
+        ns = self.namespace(ctx)
+        return setup.prepare(install.manifest(ctx, "argocd", namespace=ns), ns)
 
     def plan(self, ctx: Context) -> Iterator[Change]:
         ctx.cluster  # noqa: B018 - CannotKnowYet before the cluster exists; fetch nothing

@@ -43,7 +43,7 @@ class MetalLB(Stage):
     def docs(self, ctx: Context) -> list[install.Doc]:
         """The manifest, its namespace labelled privileged for Pod Security Admission."""
         return install.ensure_namespace(
-            install.manifest(ctx, "metallb"), lb.NAMESPACE, lb.PRIVILEGED
+            install.manifest(ctx, "metallb", namespace=lb.NAMESPACE), lb.NAMESPACE, lb.PRIVILEGED
         )
 
     def pool(self, ctx: Context) -> str:

@@ -43,7 +43,7 @@ class SealedSecrets(Stage):
 
     def docs(self, ctx: Context) -> list[install.Doc]:
         ns = self.namespace(ctx)
-        docs = install.manifest(ctx, "sealed_secrets")
+        docs = install.manifest(ctx, "sealed_secrets", namespace=ns)
         found = install.find(docs, "Deployment", CONTROLLER) or install.find(docs, "Deployment")
         source = ((found or {}).get("metadata") or {}).get("namespace") or UPSTREAM_NAMESPACE
         docs = install.relocate(docs, source=source, target=ns)

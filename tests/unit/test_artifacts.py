@@ -1,5 +1,5 @@
 """Pinned artifacts: checksums verified, a cache that spares the network, the offline bundle
-directory that never touches it, and honest refusals (no verified default, Helm charts)."""
+directory that never touches it, and honest refusals (no verified default)."""
 
 from __future__ import annotations
 
@@ -248,6 +248,7 @@ def test_bundle_writes_every_enabled_artifact_and_an_index_an_offline_store_read
         "url": "https://h.invalid/native.yaml",
         "sha256": SUM,
         "file": "metallb-v0.15.2-native.yaml",
+        "identity": "https://h.invalid/native.yaml",
     }
     assert [e.file for e in entries] == [
         "metallb-v0.15.2-native.yaml",
@@ -298,16 +299,6 @@ def test_the_profile_source_wins_over_the_default() -> None:
     own = {"url": "file:///srv/mirror/native.yaml", "sha256": SUM}
     found = artifacts.artifact_for(profile(metallb={"source": own}), "metallb")
     assert (found.url, found.sha256) == (own["url"], SUM)
-
-
-def test_a_helm_chart_is_refused_as_not_supported_yet() -> None:
-    chart = {
-        "repository": "https://metallb.github.io/metallb",
-        "chart": "metallb",
-        "version": "0.15.2",
-    }
-    with pytest.raises(InputError, match="not supported yet"):
-        artifacts.artifact_for(profile(metallb={"chart": chart}), "metallb")
 
 
 def test_a_component_takes_a_manifest_or_a_chart_not_both() -> None:
