@@ -135,13 +135,13 @@ def artifact_for(profile: Profile, component: str) -> Artifact:
 
 
 def needed(profile: Profile) -> list[Artifact]:
-    """Every artifact the profile's enabled components need, in a stable order. Argo CD in
-    processes mode needs none: it is built locally, manifests included."""
-    local_argocd = profile.components.argocd.mode == "processes"
+    """Every artifact the profile's enabled components need, in a stable order. A component in
+    processes mode needs none: it is built locally, its objects included."""
     return [
         artifact_for(profile, name)
         for name in COMPONENTS
-        if getattr(profile.components, name).enabled and not (name == "argocd" and local_argocd)
+        if getattr(profile.components, name).enabled
+        and getattr(getattr(profile.components, name), "mode", "manifests") != "processes"
     ]
 
 

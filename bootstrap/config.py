@@ -209,6 +209,9 @@ class ArgoCD(Component):
 
 class SealedSecrets(Component):
     version: Version = "v0.36.6"
+    mode: Literal["manifests", "processes"] = "manifests"
+    """processes: the controller built by `make binaries` runs as a local process beside the
+    local cluster (local provider only)."""
     namespace: Name = "kube-system"
     key_backup: str | None = None
     """An age-encrypted key backup (`invoke backup`) restored before the controller starts."""
@@ -280,6 +283,18 @@ class Profile(Model):
     artifacts: Artifacts = Field(default_factory=Artifacts)
     state_dir: str | None = None
     concurrency: Annotated[int, Field(ge=1, le=16)] = 2
+
+    @model_validator(mode="after")
+    def _processes_only_on_local(self) -> Profile:
+        for name in ("argocd", "sealed_secrets"):
+            component = getattr(self.components, name)
+            processes = component.enabled and component.mode == "processes"
+            if processes and self.cluster.provider != "local":
+                raise ValueError(
+                    f"components.{name}.mode: processes needs cluster.provider: local "
+                    f"(got {self.cluster.provider}); use mode: manifests there"
+                )
+        return self
 
 
 def parse_address_range(text: str) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]:

@@ -105,6 +105,7 @@ def render(
     namespace: str,
     values: Mapping[str, Any],
     kube_version: str | None = None,
+    helm_binary: str = "helm",
 ) -> str:
     """``helm template`` of a packaged chart: CRDs included, test hooks left out, Helm's own
     config and cache in a scratch directory (nothing read from or written to the user's)."""
@@ -114,7 +115,7 @@ def render(
         with os.fdopen(fd, "w") as out:
             json.dump(values, out)  # JSON is YAML; values may hold credentials: 0600
         argv = [
-            "helm",
+            helm_binary,
             "template",
             release,
             str(chart_file),

@@ -73,12 +73,33 @@ def manifest(ctx: Context, component: str, *, namespace: str) -> list[Doc]:
     A Helm chart is rendered for release ``helm.RELEASES[component]`` into ``namespace``, for
     the cluster's Kubernetes version."""
     artifact = artifacts.artifact_for(ctx.profile, component)
-    path = str(artifacts.Store.for_profile(ctx.profile).path(artifact))
+    path = artifacts.Store.for_profile(ctx.profile).path(artifact)
     if artifact.chart is None:
-        return copy.deepcopy(list(_parsed(path, artifact.sha256)))
-    values = json.dumps(helm.values_for(component, artifact.chart), sort_keys=True)
+        return copy.deepcopy(list(_parsed(str(path), artifact.sha256)))
+    return chart_objects(
+        ctx, path, component, namespace, helm.values_for(component, artifact.chart)
+    )
+
+
+def chart_objects(
+    ctx: Context,
+    chart: Path,
+    component: str,
+    namespace: str,
+    values: Mapping[str, Any],
+    *,
+    helm_binary: str = "helm",
+) -> list[Doc]:
+    """A chart (packaged or a directory) rendered as the component's release into
+    ``namespace`` for the cluster's Kubernetes version (a private copy)."""
     rendered = _rendered(
-        ctx.runner, path, helm.RELEASES[component], namespace, values, ctx.kube.server_version()
+        ctx.runner,
+        helm_binary,
+        str(chart),
+        helm.RELEASES[component],
+        namespace,
+        json.dumps(values, sort_keys=True),
+        ctx.kube.server_version(),
     )
     return copy.deepcopy(list(rendered))
 
@@ -93,7 +114,13 @@ _RENDERED: dict[tuple[str, ...], tuple[Doc, ...]] = {}
 
 
 def _rendered(
-    runner: Runner, path: str, release: str, namespace: str, values: str, kube_version: str
+    runner: Runner,
+    helm_binary: str,
+    path: str,
+    release: str,
+    namespace: str,
+    values: str,
+    kube_version: str,
 ) -> tuple[Doc, ...]:
     """Render once per chart file (and its mtime), release, namespace, values and Kubernetes
     version: a plan and a gate in one run ask for the same objects."""
@@ -102,6 +129,7 @@ def _rendered(
         text = helm.render(
             runner,
             Path(path),
+            helm_binary=helm_binary,
             release=release,
             namespace=namespace,
             values=json.loads(values),
@@ -213,7 +241,7 @@ def decide(
     """Install when no workload exists, upgrade when an image differs, repair when another key
     object or field differs; None when the cluster already has it all."""
     workloads = [k for k in keys if k.workload]
-    if workloads and all(seen.get(k.ref) is None for k in workloads):
+    if keys and all(seen.get(k.ref) is None for k in (workloads or keys)):
         return f"install {title} {version}"
     old_tags = sorted(
         {

@@ -19,7 +19,7 @@ from bootstrap.config import Profile
 from bootstrap.controlplane import argocd_processes as processes
 from bootstrap.controlplane import binaries
 from bootstrap.controlplane.cluster import LocalControlPlane
-from bootstrap.errors import InputError, TemporaryError
+from bootstrap.errors import TemporaryError
 from bootstrap.stage import Change, Context, Stage, Verdict
 from stages.cluster_local import ClusterLocal
 
@@ -42,12 +42,7 @@ class ArgoCD(Stage):
     def preflight(self, ctx: Context) -> None:
         """The pinned manifest is at hand and verified (downloaded now, or from the bundle);
         in processes mode, the locally built Argo CD instead."""
-        if self._processes(ctx):
-            if ctx.profile.cluster.provider != "local":
-                raise InputError(
-                    "components.argocd.mode: processes needs the local cluster provider",
-                    hint="use mode: manifests on this provider",
-                )
+        if self._processes(ctx):  # the profile allows it on the local provider only
             processes.verify(self._bin_dir(ctx))
             return
         artifact = artifacts.artifact_for(ctx.profile, "argocd")
@@ -103,7 +98,7 @@ class ArgoCD(Stage):
         wanted = processes.components(
             plane.layout, directory=self._bin_dir(ctx), namespace=self.namespace(ctx)
         )
-        running = plane.extra_components()
+        running = plane.extra_components(group="argocd")
         if running != wanted or not all(plane.alive(c["name"]) for c in wanted):
             names = ", ".join(processes.NAMES)
             yield Change(
@@ -114,7 +109,7 @@ class ArgoCD(Stage):
     def _start_processes(self, ctx: Context, wanted: list[dict[str, Any]]) -> None:
         plane = self._plane(ctx)
         processes.write_kubeconfig(plane.layout, namespace=self.namespace(ctx))
-        plane.set_extra_components(wanted, clock=ctx.clock)
+        plane.set_extra_components(wanted, group="argocd", clock=ctx.clock)
 
     def _has_project(self, ctx: Context) -> bool:
         try:

@@ -3,18 +3,30 @@
 
 The controller loads keys only at startup, so the order is: key Secrets (server-set fields
 stripped), then the controller; a controller that started before the keys existed is restarted
-(its pods deleted). The gate warns when the newest key is in no backup (after an install, a
-restore that triggered renewal, or a renewal every 30 days).
+(its pods deleted, or its process). The gate warns when the newest key is in no backup (after
+an install, a restore that triggered renewal, or a renewal every 30 days).
+
+``mode: processes`` (local provider): the objects come from the chart built beside the
+controller (its CRD, ServiceAccount and RBAC, no Deployment), and the controller itself runs as
+a process in the cluster's network namespace (bootstrap/controlplane/sealed_secrets_processes.py);
+the gate then waits for the key that real controller makes (or loads).
 """
 
 from __future__ import annotations
 
+import base64
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
-from bootstrap import artifacts, install, sealing
+from bootstrap import artifacts, install, runner, sealing, secrets, wait
 from bootstrap.config import Profile
-from bootstrap.errors import StageFailed
+from bootstrap.controlplane import argocd_processes, binaries
+from bootstrap.controlplane import sealed_secrets_processes as processes
+from bootstrap.controlplane.cluster import LocalControlPlane
+from bootstrap.errors import InputError, StageFailed
 from bootstrap.stage import Change, Context, Stage, Verdict
+from stages.cluster_local import ClusterLocal
 
 TITLE = "Sealed Secrets"
 CONTROLLER = "sealed-secrets-controller"
@@ -32,10 +44,38 @@ class SealedSecrets(Stage):
         return None
 
     def preflight(self, ctx: Context) -> None:
-        """The manifest is at hand and verified; a key backup decrypts with our identity."""
-        artifact = artifacts.artifact_for(ctx.profile, "sealed_secrets")
-        artifacts.Store.for_profile(ctx.profile).path(artifact)
+        """The manifest (or, in processes mode, the local build and helm) is at hand and
+        verified; a key backup decrypts with our identity."""
+        if self._processes(ctx):  # the profile allows it on the local provider only
+            processes.verify(self._bin_dir(ctx))
+            self._helm(ctx)
+        else:
+            artifact = artifacts.artifact_for(ctx.profile, "sealed_secrets")
+            artifacts.Store.for_profile(ctx.profile).path(artifact)
         sealing.read_backup(ctx.profile)
+
+    @staticmethod
+    def _processes(ctx: Context) -> bool:
+        return ctx.profile.components.sealed_secrets.mode == "processes"
+
+    @staticmethod
+    def _bin_dir(ctx: Context) -> Path:
+        root = binaries.cache_dir(ctx.profile.cluster.local)
+        return processes.bin_dir(root, ctx.profile.components.sealed_secrets.version)
+
+    @staticmethod
+    def _helm(ctx: Context) -> str:
+        """helm from PATH, else the one `make argocd` builds."""
+        root = binaries.cache_dir(ctx.profile.cluster.local)
+        built = argocd_processes.bin_dir(root, ctx.profile.components.argocd.version) / "helm"
+        found = shutil.which("helm") or (str(built) if built.is_file() else None)
+        if found is None:
+            raise InputError(
+                "helm is needed to render Sealed Secrets' chart (its ServiceAccount and RBAC) "
+                "for processes mode",
+                hint=f"run `make argocd` (builds helm into {built.parent}), or install helm",
+            )
+        return found
 
     @staticmethod
     def namespace(ctx: Context) -> str:
@@ -43,6 +83,17 @@ class SealedSecrets(Stage):
 
     def docs(self, ctx: Context) -> list[install.Doc]:
         ns = self.namespace(ctx)
+        if self._processes(ctx):
+            chart = install.chart_objects(
+                ctx,
+                self._bin_dir(ctx) / "chart",
+                "sealed_secrets",
+                ns,
+                {"fullnameOverride": processes.ACCOUNT},
+                helm_binary=self._helm(ctx),
+            )
+            objects = [d for d in chart if install.kind_of(d) not in install.WORKLOADS]
+            return [*objects, processes.token_secret(ns)]
         docs = install.manifest(ctx, "sealed_secrets", namespace=ns)
         found = install.find(docs, "Deployment", CONTROLLER) or install.find(docs, "Deployment")
         source = ((found or {}).get("metadata") or {}).get("namespace") or UPSTREAM_NAMESPACE
@@ -62,7 +113,10 @@ class SealedSecrets(Stage):
         """What the key backup asks for, observed against the cluster (facts in, plan out)."""
         backup = sealing.read_backup(ctx.profile)
         have = sealing.cluster_keys(sealing.list_keys(ctx.kube, self.namespace(ctx)))
-        pods = sealing.pod_starts(self.controller_pods(ctx, docs))
+        if self._processes(ctx):
+            pods = [self._plane(ctx).started(processes.NAME)]
+        else:
+            pods = sealing.pod_starts(self.controller_pods(ctx, docs))
         wanted = {k["metadata"]["name"]: sealing.fingerprint(k) for k in backup}
         return sealing.restore_plan(wanted, have, pods), backup
 
@@ -94,7 +148,9 @@ class SealedSecrets(Stage):
             yield Change(
                 f"{what} into {ns}", lambda c: install.apply(c, docs, namespace=ns, what=what)
             )
-        if restore.restart:
+        if self._processes(ctx):
+            yield from self._processes_plan(ctx, restart=restore.restart)
+        elif restore.restart:
             yield Change(
                 "restart the controller: it started before the restored keys existed and "
                 "loads keys only at startup",
@@ -105,6 +161,48 @@ class SealedSecrets(Stage):
         for pod in self.controller_pods(ctx, docs):
             ctx.kube.delete("v1", "Pod", pod["metadata"]["name"], self.namespace(ctx))
 
+    def _plane(self, ctx: Context) -> LocalControlPlane:
+        return ClusterLocal().plane(ctx)
+
+    def _processes_plan(self, ctx: Context, *, restart: bool) -> Iterator[Change]:
+        plane = self._plane(ctx)
+        wanted = processes.components(
+            plane.layout, directory=self._bin_dir(ctx), namespace=self.namespace(ctx)
+        )
+        running = plane.extra_components(group=processes.GROUP)
+        account = processes.account_dir(plane.layout) / "token"
+        if running != wanted or not plane.alive(processes.NAME) or not account.is_file():
+            yield Change(
+                "run the Sealed Secrets controller as a local process in the cluster's namespace",
+                lambda c: self._start_process(c, wanted),
+            )
+        elif restart:
+            yield Change(
+                "restart the controller process: it started before the restored keys existed "
+                "and loads keys only at startup",
+                lambda c: self._restart_process(c),
+            )
+
+    def _start_process(self, ctx: Context, wanted: list[dict[str, object]]) -> None:
+        plane, ns = self._plane(ctx), self.namespace(ctx)
+        wait.until(
+            lambda: _token_filled(ctx, ns),
+            what=f"the controller-manager to fill Secret {ns}/{processes.TOKEN_SECRET}",
+            deadline=60.0,
+            clock=ctx.clock,
+        )
+        processes.write_account(plane.layout, token=_token(ctx, ns), namespace=ns)
+        if plane.alive(processes.NAME):  # new credentials or arguments: start it afresh
+            self._restart_process(ctx)
+        plane.set_extra_components(wanted, group=processes.GROUP, clock=ctx.clock)
+
+    def _restart_process(self, ctx: Context) -> None:
+        plane = self._plane(ctx)
+        pid = plane.pid(processes.NAME)
+        if pid is not None:
+            runner.terminate(pid, grace=10.0)
+        plane.restart_dead(clock=ctx.clock)
+
     def gate(self, ctx: Context) -> Verdict:
         ns = self.namespace(ctx)
         docs = self.docs(ctx)
@@ -114,6 +212,10 @@ class SealedSecrets(Stage):
         )
         if not ready.ok:
             return ready
+        if self._processes(ctx):
+            running = self._process_running(ctx)
+            if not running.ok:
+                return running
         restore, backup = self.restore(ctx, docs)
         if restore.missing or restore.restart:
             return Verdict.waiting(
@@ -121,7 +223,7 @@ class SealedSecrets(Stage):
                 *(f"Secret {ns}/{n} missing" for n in restore.missing),
             )
         keys = sealing.list_keys(ctx.kube, ns)
-        if not keys and ctx.cluster.provider != "local":
+        if not keys and (ctx.cluster.provider != "local" or self._processes(ctx)):
             return Verdict.waiting("no sealing key yet: the controller creates one at startup")
         found = (
             f"{len(keys)} sealing keys ({len(backup)} from the backup)"
@@ -134,3 +236,29 @@ class SealedSecrets(Stage):
             ctx.log.warning("sealed_secrets.backup_missing", why=warning)
             found += f"; WARNING: {warning}"
         return Verdict.passed(f"controller ready; {found}")
+
+    def _process_running(self, ctx: Context) -> Verdict:
+        plane = self._plane(ctx)
+        if plane.alive(processes.NAME):
+            return Verdict.passed()
+        log = plane.layout.log_file(processes.NAME)
+        tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.exists() else []
+        return Verdict.waiting(
+            "the Sealed Secrets controller process is not running", *tail, f"see {log}"
+        )
+
+
+def _token(ctx: Context, namespace: str) -> str:
+    """The controller's service-account token (remembered for redaction: never logged)."""
+    secret = ctx.kube.get("v1", "Secret", processes.TOKEN_SECRET, namespace) or {}
+    encoded = (secret.get("data") or {}).get("token") or ""
+    token = base64.b64decode(encoded).decode() if encoded else ""
+    if token:
+        secrets.remember(token)
+    return token
+
+
+def _token_filled(ctx: Context, namespace: str) -> Verdict:
+    if not _token(ctx, namespace):
+        return Verdict.waiting(f"Secret {namespace}/{processes.TOKEN_SECRET} has no token yet")
+    return Verdict.passed()

@@ -87,11 +87,13 @@ build_argocd() {
 }
 
 build_sealed_secrets() {
-  # The Sealed Secrets controller (run as a local process against the local cluster in the DR
-  # test) and kubeseal, plus the SealedSecret CRD from the module just built.
+  # The Sealed Secrets controller (run as a local process against the local cluster:
+  # components.sealed_secrets.mode: processes) and kubeseal, plus the SealedSecret CRD and the
+  # Helm chart (its service account and RBAC) from the module just built.
   local v=$SEALED_SECRETS_VERSION dir src
   dir="$BIN_DIR/sealed-secrets-$v"
-  if [[ -x "$dir/controller" && -x "$dir/kubeseal" && -f "$dir/crds/bitnami.com_sealedsecrets.yaml" ]]; then
+  if [[ -x "$dir/controller" && -x "$dir/kubeseal" && -f "$dir/crds/bitnami.com_sealedsecrets.yaml" \
+        && -f "$dir/chart/Chart.yaml" ]]; then
     echo "sealed-secrets $v: already built in $dir"; return
   fi
   echo "sealed-secrets $v: go install controller and kubeseal"
@@ -99,9 +101,10 @@ build_sealed_secrets() {
   GOBIN="$dir.tmp" nice go install -trimpath -ldflags "-s -w -X main.VERSION=${v#v}" \
     "github.com/bitnami-labs/sealed-secrets/cmd/controller@$v" \
     "github.com/bitnami-labs/sealed-secrets/cmd/kubeseal@$v"
-  src="$(go env GOMODCACHE)/github.com/bitnami-labs/sealed-secrets@$v/helm/sealed-secrets/crds"
-  cp "$src/bitnami.com_sealedsecrets.yaml" "$dir.tmp/crds/"
-  chmod -R u+w "$dir.tmp/crds"
+  src="$(go env GOMODCACHE)/github.com/bitnami-labs/sealed-secrets@$v/helm/sealed-secrets"
+  cp "$src/crds/bitnami.com_sealedsecrets.yaml" "$dir.tmp/crds/"
+  cp -r "$src" "$dir.tmp/chart"
+  chmod -R u+w "$dir.tmp/crds" "$dir.tmp/chart"
   rm -rf "$dir" && mv "$dir.tmp" "$dir"
 }
 

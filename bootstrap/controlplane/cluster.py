@@ -121,21 +121,49 @@ class LocalControlPlane:
         runner.signal_process(pid, "HUP")
         self.await_phase(clock=clock, after_generation=before)
 
-    def extra_components(self) -> list[dict[str, Any]]:
-        """Components beyond the control plane that the keeper runs (e.g. Argo CD's)."""
+    def extra_components(self, group: str | None = None) -> list[dict[str, Any]]:
+        """Components beyond the control plane that the keeper runs (e.g. Argo CD's), all or
+        those of one ``group`` (as ``set_extra_components`` was given them)."""
         spec = json.loads(self.layout.spec_file.read_text())
-        return [c for c in spec["components"] if c["name"] not in COMPONENTS]
+        extras = [c for c in spec["components"] if c["name"] not in COMPONENTS]
+        if group is None:
+            return extras
+        return [
+            {k: v for k, v in c.items() if k != "group"} for c in extras if c.get("group") == group
+        ]
 
     def alive(self, name: str) -> bool:
-        pid = read_pid(self.layout.pid_file(name))
-        return pid is not None and runner.pid_alive(pid)
+        return self.pid(name) is not None
 
-    def set_extra_components(self, extras: list[dict[str, Any]], *, clock: wait.Clock) -> None:
-        """Make the keeper run exactly these extra components (in this order), in the
-        cluster's namespace, started after and stopped before the control plane."""
+    def pid(self, name: str) -> int | None:
+        """The running component's pid; None when it does not run."""
+        pid = read_pid(self.layout.pid_file(name))
+        return pid if pid is not None and runner.pid_alive(pid) else None
+
+    def started(self, name: str) -> float | None:
+        """When the running component started (the keeper writes its pid file then)."""
+        if self.pid(name) is None:
+            return None
+        try:
+            return self.layout.pid_file(name).stat().st_mtime
+        except OSError:
+            return None
+
+    def set_extra_components(
+        self, extras: list[dict[str, Any]], *, group: str, clock: wait.Clock
+    ) -> None:
+        """Make the keeper run exactly these components for ``group`` (in this order), beside
+        other groups', in the cluster's namespace, started after and stopped before the control
+        plane."""
         spec = json.loads(self.layout.spec_file.read_text())
+        names = {c["name"] for c in extras}
         core = [c for c in spec["components"] if c["name"] in COMPONENTS]
-        spec["components"] = core + extras
+        others = [
+            c
+            for c in spec["components"]
+            if c["name"] not in COMPONENTS and c["name"] not in names and c.get("group") != group
+        ]
+        spec["components"] = core + others + [{**c, "group": group} for c in extras]
         self.layout.spec_file.write_text(json.dumps(spec, indent=2) + "\n")
         self.restart_dead(clock=clock)
 

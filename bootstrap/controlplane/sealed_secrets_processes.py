@@ -1,0 +1,136 @@
+"""The Sealed Secrets controller as a local process beside the local cluster, run by the keeper
+inside the cluster's network namespace and bound to 127.0.0.1 there.
+
+The controller knows only in-cluster configuration (``rest.InClusterConfig``): the API address
+from ``KUBERNETES_SERVICE_HOST``/``_PORT`` and its credentials from
+``/var/run/secrets/kubernetes.io/serviceaccount``. So it runs in a private mount namespace where
+a tmpfs over ``/run`` (``/var/run`` on Debian-like systems) holds that directory, bound from the
+state directory: a long-lived token of its own ServiceAccount (a ``service-account-token``
+Secret the controller-manager fills), the cluster CA and the namespace. Its ServiceAccount and
+RBAC come from Sealed Secrets' own chart, built beside the binary by ``make binaries``, so the
+process has exactly the rights the upstream install gives the pod.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bootstrap.controlplane import pki
+from bootstrap.controlplane.layout import Layout
+from bootstrap.errors import InputError
+
+NAME = "sealed-secrets-controller"
+GROUP = "sealed-secrets"
+ACCOUNT = "sealed-secrets-controller"
+TOKEN_SECRET = "sealed-secrets-controller-token"  # noqa: S105 - a name, not a credential
+LISTEN = "127.0.0.1:8090"
+METRICS = "127.0.0.1:8091"
+BUILD_HINT = "run `make binaries` (builds the Sealed Secrets controller, kubeseal and its chart)"
+SERVICE_ACCOUNT_DIR = "/run/secrets/kubernetes.io/serviceaccount"
+# In a private mount namespace: a tmpfs over /run, the account directory bound where
+# InClusterConfig looks, then the controller.
+MOUNT = (
+    "set -e; mount -t tmpfs tmpfs /run; "
+    f'mkdir -p {SERVICE_ACCOUNT_DIR}; mount --bind "$1" {SERVICE_ACCOUNT_DIR}; shift; exec "$@"'
+)
+
+
+def bin_dir(binaries_root: Path, version: str) -> Path:
+    return binaries_root / f"sealed-secrets-{version}"
+
+
+def verify(directory: Path) -> Path:
+    """The controller, kubeseal and the chart, or an InputError saying how to build them."""
+    needed = [directory / "controller", directory / "kubeseal"]
+    missing = [str(p) for p in needed if not os.access(p, os.X_OK)]
+    if not (directory / "chart" / "Chart.yaml").is_file():
+        missing.append(str(directory / "chart" / "Chart.yaml"))
+    if missing:
+        raise InputError(
+            f"Sealed Secrets for processes mode is missing: {', '.join(missing)}",
+            hint=BUILD_HINT,
+        )
+    for tool in ("unshare", "mount"):
+        if shutil.which(tool) is None:
+            raise InputError(
+                f"{tool} is not on PATH; the Sealed Secrets process needs a mount namespace",
+                hint="install util-linux (apt-get install util-linux)",
+            )
+    return directory
+
+
+def token_secret(namespace: str) -> dict[str, Any]:
+    """A long-lived token for the controller's ServiceAccount, filled by the controller-manager
+    (a TokenRequest token would expire under a cluster that runs for days)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "kubernetes.io/service-account-token",
+        "metadata": {
+            "name": TOKEN_SECRET,
+            "namespace": namespace,
+            "annotations": {"kubernetes.io/service-account.name": ACCOUNT},
+        },
+    }
+
+
+def account_dir(layout: Layout) -> Path:
+    return layout.root / "sealed-secrets" / "serviceaccount"
+
+
+def write_account(layout: Layout, *, token: str, namespace: str) -> Path:
+    """The service-account directory the controller sees (token and namespace 0600)."""
+    directory = account_dir(layout)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    pki.write_private(directory / "token", token.encode())
+    pki.write_private(directory / "namespace", namespace.encode())
+    shutil.copyfile(pki.Pki(layout.pki_dir).ca_cert, directory / "ca.crt")
+    return directory
+
+
+def api_port(layout: Layout) -> int:
+    """The API server's port where the processes run (from the components' kubeconfig)."""
+    doc = yaml.safe_load(layout.admin_kubeconfig.read_text())
+    server = doc["clusters"][0]["cluster"]["server"]
+    return int(urllib.parse.urlparse(server).port or 443)
+
+
+def components(layout: Layout, *, directory: Path, namespace: str) -> list[dict[str, Any]]:
+    """The keeper's component entry for the controller."""
+    argv = [
+        shutil.which("unshare") or "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "sh",
+        "-c",
+        MOUNT,
+        "sh",
+        str(account_dir(layout)),
+        str(directory / "controller"),
+        f"--listen-addr={LISTEN}",
+        f"--listen-metrics-addr={METRICS}",
+    ]
+    host, _, port = LISTEN.rpartition(":")
+    return [
+        {
+            "name": NAME,
+            "argv": argv,
+            "env": {
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "KUBERNETES_SERVICE_HOST": "127.0.0.1",
+                "KUBERNETES_SERVICE_PORT": str(api_port(layout)),
+                "POD_NAMESPACE": namespace,
+            },
+            "log": str(layout.log_file(NAME)),
+            "ready": {"kind": "tcp", "host": host, "port": int(port)},
+            "ready_timeout": 90,
+        }
+    ]

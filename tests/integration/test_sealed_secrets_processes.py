@@ -1,0 +1,123 @@
+"""Sealed Secrets in processes mode: the real controller (built by `make binaries`) run by the
+local cluster's keeper with the ServiceAccount and RBAC of its own chart. `up` installs the
+objects, starts the process and passes only once that controller made its key; a SealedSecret
+sealed with the key's certificate is unsealed; a re-run changes nothing; `down` leaves no
+controller behind."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bootstrap import kube, runner, sealing, wait
+from bootstrap.controlplane import sealed_secrets_processes as processes
+from bootstrap.controlplane.layout import read_pid
+from bootstrap.stage import Verdict
+from tests.integration import platform, sealed_controller
+from tests.integration.localcluster import LocalCluster, write_profile
+from tests.integration.sealed_controller import BIN_DIR, VERSION
+
+HELM = BIN_DIR.parent / "argocd-v3.2.11" / "helm"
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        not sealed_controller.built() or not (BIN_DIR / "chart" / "Chart.yaml").is_file()
+        or not HELM.is_file(),
+        reason="the Sealed Secrets controller and chart (make binaries) or helm (make argocd) "
+        "are not built",
+    ),
+]
+SETS = ("components.sealed_secrets.enabled=true", "components.sealed_secrets.mode=processes")
+PLAINTEXT = b"s3cr3t-for-the-database"
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
+    made = write_profile(tmp_path, "ssproc")
+    try:
+        yield made
+    finally:
+        made.down()
+
+
+def controller_pid(cluster: LocalCluster) -> int | None:
+    return read_pid(cluster.state_dir / "local-cluster" / "pids" / f"{processes.NAME}.pid")
+
+
+def seal(api: kube.Kube, work: Path) -> dict[str, object]:
+    key = sealing.list_keys(api, "kube-system")[0]
+    cert = work / "cert.pem"
+    cert.write_bytes(base64.b64decode(key["data"]["tls.crt"]))
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "db", "namespace": "default"},
+        "data": {"password": base64.b64encode(PLAINTEXT).decode()},
+    }
+    result = runner.LocalRunner().run(
+        [str(BIN_DIR / "kubeseal"), "--cert", str(cert), "--format", "yaml"],
+        input=json.dumps(secret),
+        timeout=60,
+    )
+    return dict(yaml.safe_load(result.stdout))
+
+
+def unsealed(api: kube.Kube) -> Verdict:
+    secret = api.get("v1", "Secret", "db", "default")
+    if secret is None:
+        return Verdict.waiting("Secret default/db not unsealed yet")
+    assert base64.b64decode(secret["data"]["password"]) == PLAINTEXT
+    return Verdict.passed()
+
+
+def test_the_real_controller_runs_as_a_process_unseals_and_reruns_clean(
+    tmp_path: Path, cluster: LocalCluster
+) -> None:
+    report = platform.up_ok(cluster, *SETS)
+    ran = next(s for s in report["stages"] if s["name"] == "sealed_secrets")
+    assert ran["changes"] == [
+        f"install Sealed Secrets {VERSION} into kube-system",
+        "run the Sealed Secrets controller as a local process in the cluster's namespace",
+    ]
+    api = cluster.kube()
+    keys = sealing.list_keys(api, "kube-system")
+    assert len(keys) == 1, "the gate passed before the controller made its key"
+    assert api.get("apps/v1", "Deployment", "sealed-secrets-controller", "kube-system") is None
+    account = cluster.state_dir / "local-cluster" / "sealed-secrets" / "serviceaccount" / "token"
+    assert account.stat().st_mode & 0o777 == 0o600
+    token = account.read_text()
+    logs = "".join(
+        p.read_text(errors="replace") for p in (cluster.state_dir / "reports").glob("*.json")
+    )
+    assert token not in logs
+
+    api.apply(seal(api, tmp_path))
+    wait.until(lambda: unsealed(api), what="unsealed", deadline=60, clock=wait.RealClock())
+
+    pid = controller_pid(cluster)
+    platform.up_ok(cluster, *SETS)
+    assert platform.stage_report(cluster, "sealed_secrets")["changes"] == []
+    assert controller_pid(cluster) == pid
+    assert [k["metadata"]["name"] for k in sealing.list_keys(api, "kube-system")] == [
+        keys[0]["metadata"]["name"]
+    ]
+
+    code, _ = cluster.down()
+    assert code == 0
+    assert pid is not None
+    assert not runner.pid_alive(pid)
+
+
+def test_processes_mode_on_another_provider_is_refused_before_anything_runs(
+    tmp_path: Path,
+) -> None:
+    made = write_profile(tmp_path, "ssbad")
+    code, _, err = made.up(*SETS, "cluster.provider=k3d", "cluster.k3d.servers=1")
+    assert code == 2
+    assert "components.sealed_secrets.mode: processes needs cluster.provider: local" in err
+    assert not (made.state_dir / "local-cluster").exists()
