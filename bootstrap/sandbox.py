@@ -3,6 +3,7 @@
 read it through ``file://``". No git server, no network.
 
 Child Applications in DIR may say ``repoURL: REPO_URL``; publishing fills in the real URL.
+Secrets marked for sealing are published as SealedSecrets (bootstrap/sandbox_seal.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import hashlib
 import shutil
 from pathlib import Path
 
+from bootstrap import sandbox_seal
 from bootstrap.errors import InputError
 from bootstrap.runner import Runner
 
@@ -55,8 +57,9 @@ def rendered(source: Path, url: str) -> dict[str, bytes]:
     return files
 
 
-def digest(files: dict[str, bytes]) -> str:
-    sha = hashlib.sha256()
+def digest(files: dict[str, bytes], seal_key: str = "") -> str:
+    """What a publication holds: the files before sealing, and the key that seals them."""
+    sha = hashlib.sha256(seal_key.encode())
     for name, data in files.items():
         sha.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
     return sha.hexdigest()
@@ -67,11 +70,21 @@ def published_digest(target: Path) -> str | None:
     return marker.read_text().strip() if marker.is_file() else None
 
 
-def publish(repo_url: str, state_dir: Path, runner: Runner) -> str:
-    """Make the local repository hold exactly the source tree in one new commit; the URL."""
+def publish(
+    repo_url: str,
+    state_dir: Path,
+    runner: Runner,
+    sealer: sandbox_seal.KubesealSealer | None = None,
+) -> str:
+    """Make the local repository hold exactly the source tree in one new commit, its marked
+    Secrets sealed by ``sealer``; the URL."""
     target = repo_dir(state_dir)
     url = effective_url(repo_url, state_dir)
-    files = rendered(source_dir(repo_url), url)
+    plain = rendered(source_dir(repo_url), url)
+    marked = sandbox_seal.files_to_seal(plain)
+    if marked and sealer is None:
+        raise InputError(f"{', '.join(marked)} hold Secrets to seal, and no sealing key is at hand")
+    files = sandbox_seal.seal_files(plain, sealer) if sealer is not None else plain
     if not (target / ".git").is_dir():
         target.mkdir(parents=True, exist_ok=True)
         runner.run(["git", "init", "-q", "-b", "main", str(target)])
@@ -84,5 +97,6 @@ def publish(repo_url: str, state_dir: Path, runner: Runner) -> str:
     git = ["git", "-C", str(target)]
     runner.run([*git, "add", "-A"])
     runner.run([*git, *_AUTHOR, "commit", "-q", "--allow-empty", "-m", "published by clusterboot"])
-    (target / ".git" / "clusterboot-digest").write_text(digest(files) + "\n")
+    seal_key = sealer.cert_id if sealer is not None and marked else ""
+    (target / ".git" / "clusterboot-digest").write_text(digest(plain, seal_key) + "\n")
     return url

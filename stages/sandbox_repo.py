@@ -1,19 +1,25 @@
 """sandbox_repo: publish a profile's ``sandbox:`` GitOps directory as a local git repository
-that Argo CD reads through ``file://`` (see bootstrap/sandbox.py). Skipped for real remotes.
+that Argo CD reads through ``file://`` (see bootstrap/sandbox.py), its marked Secrets sealed with
+the cluster's Sealed Secrets key (bootstrap/sandbox_seal.py). Skipped for real remotes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from bootstrap import sandbox
+from bootstrap import sandbox, sandbox_seal
 from bootstrap.config import Profile
+from bootstrap.controlplane import binaries
+from bootstrap.controlplane import sealed_secrets_processes as sealed_processes
+from bootstrap.errors import InputError
 from bootstrap.stage import Change, Context, Stage, Verdict
+
+SEALS = "sandbox-seals.json"
 
 
 class SandboxRepo(Stage):
     name = "sandbox_repo"
-    needs = ()
+    needs = ("sealed_secrets",)
 
     def skip_reason(self, profile: Profile) -> str | None:
         if profile.root_app is None or not profile.root_app.enabled:
@@ -23,19 +29,58 @@ class SandboxRepo(Stage):
         return None
 
     def preflight(self, ctx: Context) -> None:
+        """The directory exists; Secrets marked for sealing have a Sealed Secrets to seal with."""
+        marked = self._marked(ctx)
+        if marked and not ctx.profile.components.sealed_secrets.enabled:
+            raise InputError(
+                f"{', '.join(marked)} in {self._repo_url(ctx)} hold Secrets marked "
+                f"{sandbox_seal.MARK}, and components.sealed_secrets is not enabled",
+                hint="enable it (mode: processes on the local profile), or drop the mark",
+            )
+
+    @staticmethod
+    def _repo_url(ctx: Context) -> str:
         assert ctx.profile.root_app is not None
-        sandbox.source_dir(ctx.profile.root_app.repo_url)
+        return ctx.profile.root_app.repo_url
+
+    def _marked(self, ctx: Context) -> list[str]:
+        source = sandbox.source_dir(self._repo_url(ctx))
+        return sandbox_seal.files_to_seal(sandbox.rendered(source, ""))
+
+    def _sealer(self, ctx: Context) -> sandbox_seal.KubesealSealer:
+        settings = ctx.profile.components.sealed_secrets
+        certificate = sandbox_seal.newest_certificate(ctx.kube, settings.namespace)
+        built = sealed_processes.bin_dir(
+            binaries.cache_dir(ctx.profile.cluster.local), settings.version
+        )
+        return sandbox_seal.KubesealSealer(
+            ctx.runner,
+            sandbox_seal.find_kubeseal(built / "kubeseal"),
+            certificate,
+            ctx.state_dir / SEALS,
+        )
 
     def plan(self, ctx: Context) -> Iterator[Change]:
-        assert ctx.profile.root_app is not None
-        repo_url = ctx.profile.root_app.repo_url
+        repo_url = self._repo_url(ctx)
         url = sandbox.effective_url(repo_url, ctx.state_dir)
-        wanted = sandbox.digest(sandbox.rendered(sandbox.source_dir(repo_url), url))
+        files = sandbox.rendered(sandbox.source_dir(repo_url), url)
+        marked = sandbox_seal.files_to_seal(files)
+        sealer = None
+        if marked:
+            ctx.cluster  # noqa: B018 - CannotKnowYet before the cluster (and its key) exist
+            sealer = self._sealer(ctx)
+        wanted = sandbox.digest(files, sealer.cert_id if sealer else "")
         if sandbox.published_digest(sandbox.repo_dir(ctx.state_dir)) != wanted:
-            yield Change(f"publish {repo_url} as {url}", lambda c: self._publish(c, repo_url))
+            sealed = f", sealing the Secrets in {', '.join(marked)}" if marked else ""
+            yield Change(
+                f"publish {repo_url} as {url}{sealed}",
+                lambda c: self._publish(c, repo_url, sealer),
+            )
 
-    def _publish(self, ctx: Context, repo_url: str) -> None:
-        sandbox.publish(repo_url, ctx.state_dir, ctx.runner)
+    def _publish(
+        self, ctx: Context, repo_url: str, sealer: sandbox_seal.KubesealSealer | None
+    ) -> None:
+        sandbox.publish(repo_url, ctx.state_dir, ctx.runner, sealer)
 
     def gate(self, ctx: Context) -> Verdict:
         target = sandbox.repo_dir(ctx.state_dir)
