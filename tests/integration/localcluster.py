@@ -57,8 +57,12 @@ def write_profile(directory: Path, name: str, **extra: object) -> LocalCluster:
         "name": name,
         "state_dir": str(state),
         "cluster": {"name": f"cb-{name}", "local": {"api_port": port, "nodes": 2}},
-        # The cluster alone unless a test asks for more: no Argo CD, no root app.
-        "components": {"argocd": {"enabled": False}},
+        # The cluster alone unless a test asks for more: no Argo CD, no Sealed Secrets (and its
+        # manifests mode when a test turns it on), no root app.
+        "components": {
+            "argocd": {"enabled": False},
+            "sealed_secrets": {"enabled": False, "mode": "manifests"},
+        },
         "root_app": None,
     }
     body.update(extra)

@@ -4,6 +4,7 @@ a local git repository, and clusterboot walks its waves."""
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 from pathlib import Path
@@ -19,6 +20,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 REPO = Path(__file__).resolve().parents[2]
 SANDBOX = REPO / "examples" / "gitops-sandbox"
 ARGOCD_VERSION = "v3.2.11"
+CREDENTIALS = "apps/postgres/credentials.yaml"
+PASSWORD = b"sandbox-only-not-a-real-password"
 
 
 def argocd_dir() -> Path:
@@ -35,7 +38,10 @@ def sandbox_profile(directory: Path, name: str, source: Path) -> LocalCluster:
     return write_profile(
         directory,
         name,
-        components={"argocd": {"enabled": True, "mode": "processes", "version": ARGOCD_VERSION}},
+        components={
+            "argocd": {"enabled": True, "mode": "processes", "version": ARGOCD_VERSION},
+            "sealed_secrets": {"enabled": True, "mode": "processes"},
+        },
         root_app={"name": "root", "repo_url": f"sandbox:{source}", "path": "root"},
         waves={"deadline_seconds": 420, "progressing_grace_seconds": 150},
     )
@@ -71,6 +77,12 @@ def test_the_sample_repository_bootstraps_end_to_end_wave_by_wave(tmp_path: Path
         assert (web or {}).get("status", {}).get("readyReplicas") == 2  # the overlay's patch
         assert (shop or {}).get("status", {}).get("readyReplicas") == 2  # values-local.yaml
         assert api.get("monitoring.sandbox.example/v1", "AlertRule", "web-errors", "monitoring")
+        # The password went through git only sealed, and the real controller unsealed it.
+        published = (cluster.state_dir / "gitops-sandbox" / CREDENTIALS).read_bytes()
+        assert PASSWORD not in published
+        assert b"kind: SealedSecret" in published
+        secret = api.get("v1", "Secret", "postgres-credentials", "data") or {}
+        assert base64.b64decode((secret.get("data") or {}).get("password", "")) == PASSWORD
         again, out, err = cluster.up()
         assert again == 0, out + err[-2000:]
         assert {s["status"] for s in report(cluster)["stages"]} == {"unchanged"}  # type: ignore[index]
