@@ -7,7 +7,7 @@ Pure: dicts in, verdicts out (contracts §1.3–1.5). The walker in ``bootstrap.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -38,6 +38,8 @@ class AppVerdict:
     why: str
     remedy: Remedy | None = None
     details: tuple[str, ...] = ()
+    at_once: bool = False
+    """The first remedy need not wait for ``refresh_after``: Argo CD cannot know without it."""
     """For a failure: each unhealthy resource or hook and its message."""
 
 
@@ -52,6 +54,8 @@ class Seen:
     refreshes: int = 0
     syncs: int = 0
     limits: Limits = Limits()
+    revisions: Mapping[str, str] = field(default_factory=dict)
+    """repoURL -> the commit clusterboot itself published there (a sandbox repository)."""
 
 
 def wave_of(app: Obj) -> int:
@@ -94,14 +98,16 @@ def verdict(
     refreshes: int = 0,
     syncs: int = 0,
     limits: Limits = Limits(),
+    revisions: Mapping[str, str] | None = None,
 ) -> AppVerdict:
     """Whether one child Application has converged (contracts §1.3), and if not, whether to
     wait, nudge it (``remedy``) or fail now (§1.5). ``now``, ``changed_at`` and ``since`` are
     epoch seconds, comparable with the timestamps Argo CD writes."""
     if app is None:
         return AppVerdict("waiting", "not created yet")
-    seen = Seen(now, grace, changed_at, since, refreshes, syncs, limits)
-    for rule in (_ours_pending, _stale, _degraded, _operation, _conditions, _sync_and_health):
+    seen = Seen(now, grace, changed_at, since, refreshes, syncs, limits, revisions or {})
+    rules = (_ours_pending, _stale, _behind, _degraded, _operation, _conditions, _sync_and_health)
+    for rule in rules:
         found = rule(app, seen)
         if found is not None:
             return found
@@ -136,6 +142,28 @@ def _stale(app: Obj, seen: Seen) -> AppVerdict | None:
     if compared and source and _source_key(compared) != _source_key(source):
         return AppVerdict("waiting", "status compared against an older spec", remedy="refresh")
     return None
+
+
+def _behind(app: Obj, seen: Seen) -> AppVerdict | None:
+    """Status of an older commit than the one clusterboot published to the app's repository:
+    Argo CD polls git every few minutes, so ask for a fresh look (a hard refresh)."""
+    behind = revision_behind(app, seen.revisions)
+    if behind is None:
+        return None
+    return AppVerdict("waiting", behind, remedy="refresh", at_once=True)
+
+
+def revision_behind(app: Obj, revisions: Mapping[str, str]) -> str | None:
+    """Why ``app``'s status is not about the commit expected in its repository; None if it is
+    (or nothing is expected there)."""
+    source = (app.get("spec") or {}).get("source") or {}
+    want = revisions.get(str(source.get("repoURL") or ""))
+    if not want:
+        return None
+    have = str(((app.get("status") or {}).get("sync") or {}).get("revision") or "")
+    if have == want:
+        return None
+    return f"Argo CD has not compared commit {want[:8]} yet (its status is of {have[:8] or 'none'})"
 
 
 def _degraded(app: Obj, seen: Seen) -> AppVerdict | None:

@@ -6,7 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from bootstrap.argo import GROUP, INSTANCE, TRACKING, Obj, child_refs, resources, wave_of
+from bootstrap.argo import (
+    GROUP,
+    INSTANCE,
+    TRACKING,
+    Obj,
+    child_refs,
+    resources,
+    revision_behind,
+    wave_of,
+)
 
 UP_TO_DATE = "ApplicationSetUpToDate"
 
@@ -101,14 +110,23 @@ def unsettled(root: Obj, appsets: Mapping[str, Obj]) -> list[str]:
     return found
 
 
-def root_blockers(root: Obj | None, name: str, pending: Iterable[str]) -> list[str]:
-    """Why the set of children may not be complete yet: the root is missing, unreconciled or
-    not Synced (children still to be created), or ``pending`` (from ``unsettled``)."""
+def root_blockers(
+    root: Obj | None,
+    name: str,
+    pending: Iterable[str],
+    revisions: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Why the set of children may not be complete yet: the root is missing, unreconciled,
+    behind the commit clusterboot published, or not Synced (children still to be created), or
+    ``pending`` (from ``unsettled``)."""
     if root is None:
         return [f"root Application {name} not found"]
     status = root.get("status") or {}
     if not status.get("reconciledAt"):
         return [f"root Application {name}: not reconciled by Argo CD yet"]
+    behind = revision_behind(root, revisions or {})
+    if behind is not None:
+        return [f"root Application {name}: {behind}"]
     found = list(pending)
     sync = (status.get("sync") or {}).get("status") or "Unknown"
     if sync != "Synced":

@@ -201,10 +201,17 @@ class Kube:
         return ObjectRef(ref.api_version, ref.kind, ref.name, where)
 
     def apply(
-        self, obj: Mapping[str, Any], *, namespace: str | None = None, dry_run: bool = False
+        self,
+        obj: Mapping[str, Any],
+        *,
+        namespace: str | None = None,
+        dry_run: bool = False,
+        field_manager: str = FIELD_MANAGER,
     ) -> Obj:
         """Server-side apply one object; ``namespace`` fills in a missing one. With
-        ``dry_run`` the server runs admission and answers what it would store."""
+        ``dry_run`` the server runs admission and answers what it would store. A partial
+        object (a nudge) needs a ``field_manager`` of its own: under the manager that applied
+        the whole object, the fields it leaves out would be removed."""
         ref = self.locate(obj, namespace=namespace)
         res = self.resource(ref.api_version, ref.kind)
         meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "namespace"}
@@ -216,7 +223,7 @@ class Kube:
                 body=body,
                 name=ref.name,
                 namespace=ref.namespace,
-                field_manager=FIELD_MANAGER,
+                field_manager=field_manager,
                 force_conflicts=True,
                 dry_run="All" if dry_run else None,
                 _request_timeout=self.request_timeout,

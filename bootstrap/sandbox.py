@@ -100,3 +100,23 @@ def publish(
     seal_key = sealer.cert_id if sealer is not None and marked else ""
     (target / ".git" / "clusterboot-digest").write_text(digest(plain, seal_key) + "\n")
     return url
+
+
+def published_revision(state_dir: Path, runner: Runner) -> str | None:
+    """The commit the local repository serves (None before the first publication)."""
+    target = repo_dir(state_dir)
+    if published_digest(target) is None:
+        return None
+    result = runner.run(["git", "-C", str(target), "rev-parse", "HEAD"], check=False)
+    if result.returncode != 0:
+        return None
+    return result.stdout.strip() or None
+
+
+def expected_revisions(repo_url: str, state_dir: Path, runner: Runner) -> dict[str, str]:
+    """repoURL -> commit for the repository clusterboot publishes itself: Argo CD's apps must
+    have compared that commit (a re-publication is news Argo CD only hears by polling)."""
+    if not is_sandbox(repo_url):
+        return {}
+    revision = published_revision(state_dir, runner)
+    return {effective_url(repo_url, state_dir): revision} if revision else {}

@@ -25,9 +25,11 @@ class Settings:
     grace: float
     refresh_after: float
     limits: argo.Limits
+    revisions: Mapping[str, str] = field(default_factory=dict)
+    """repoURL -> the commit clusterboot published there; apps must have compared it."""
 
     @classmethod
-    def of(cls, profile: Profile) -> Settings:
+    def of(cls, profile: Profile, revisions: Mapping[str, str] | None = None) -> Settings:
         assert profile.root_app is not None
         waves = profile.waves
         return cls(
@@ -38,6 +40,7 @@ class Settings:
             grace=float(waves.progressing_grace_seconds),
             refresh_after=waves.refresh_after_seconds,
             limits=argo.Limits(waves.max_refreshes, waves.max_sync_attempts),
+            revisions=dict(revisions or {}),
         )
 
 
@@ -76,10 +79,15 @@ def survey(
     by_wave: dict[int, dict[str, argo.AppVerdict]] = {}
     for name, wave in sorted(kids.items(), key=lambda item: (item[1], item[0])):
         by_wave.setdefault(wave, {})[name] = argo.verdict(
-            apps.get(name), changed_at=None, now=now, grace=settings.grace
+            apps.get(name),
+            changed_at=None,
+            now=now,
+            grace=settings.grace,
+            revisions=settings.revisions,
         )
     pending = argo_tree.unsettled(root, appsets) if root else []
-    return Survey(by_wave, argo_tree.root_blockers(root, settings.root, pending))
+    blockers = argo_tree.root_blockers(root, settings.root, pending, settings.revisions)
+    return Survey(by_wave, blockers)
 
 
 def signature(app: Obj | None) -> str:
@@ -110,6 +118,11 @@ class Memory:
     version: str | None = None  # resourceVersion last judged
     judged: float = 0.0  # wall time of that verdict
     last: argo.AppVerdict = field(default_factory=lambda: argo.AppVerdict("waiting", "not seen"))
+
+
+NUDGE_MANAGER = "clusterboot-nudge"
+"""Nudges are partial objects: applied as clusterboot itself, they would drop the root app's
+spec, which clusterboot applied whole."""
 
 
 def nudge(app: Obj, remedy: argo.Remedy) -> dict[str, Any]:

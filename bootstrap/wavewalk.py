@@ -81,9 +81,13 @@ class Walk:
         while True:
             if self.wave is None:
                 pending = argo_tree.unsettled(root, self._appsets(root)) if root else []
-                blockers = argo_tree.root_blockers(root, self.settings.root, pending)
+                blockers = argo_tree.root_blockers(
+                    root, self.settings.root, pending, self.settings.revisions
+                )
                 if not self.left and not blockers:
                     return True
+                if root is not None and argo.revision_behind(root, self.settings.revisions):
+                    self._nudge_root(root)
                 if pending or not self.left:
                     self._expire(self.until, {"children": blockers[0]}, apps, kids)
                     self._progress(None, f"waiting for the children: {blockers[0]}")
@@ -137,7 +141,7 @@ class Walk:
             return True
         for name, verdict in waiting.items():
             if verdict.remedy is not None and name in apps:
-                self._nudge(name, verdict.remedy, apps[name], now)
+                self._nudge(name, verdict.remedy, apps[name], now, at_once=verdict.at_once)
         self._expire(self.wave_until, {n: v.why for n, v in waiting.items()}, apps, kids)
         total = self.sizes.get(self.wave or 0, 0)
         healthy = total - len(self.left.get(self.wave or 0, ()))
@@ -167,6 +171,7 @@ class Walk:
             refreshes=memory.refreshes,
             syncs=memory.syncs,
             limits=self.settings.limits,
+            revisions=self.settings.revisions,
         )
         return memory.last
 
@@ -195,18 +200,34 @@ class Walk:
         self.log.info("wave.done", wave=self.wave, seconds=result.seconds, apps=len(result.apps))
         self.wave = None
 
-    def _nudge(self, name: str, remedy: argo.Remedy, app: Obj, now: float) -> None:
-        """Apply a hard refresh (paced) or an explicit sync (limited) to one child."""
+    def _nudge_root(self, root: Obj) -> None:
+        """A hard refresh of the root when it has not seen the commit clusterboot published
+        (its children may have changed with it)."""
+        name = self.settings.root
+        if name not in self.memory:
+            self.memory[name] = waves.Memory(joined=self.clock.now(), since=self.wall())
+        behind = argo.revision_behind(root, self.settings.revisions) or "behind"
+        self.memory[name].last = argo.AppVerdict("waiting", behind, remedy="refresh")
+        self._nudge(name, "refresh", root, self.wall(), at_once=True)
+
+    def _nudge(
+        self, name: str, remedy: argo.Remedy, app: Obj, now: float, *, at_once: bool = False
+    ) -> None:
+        """Apply a hard refresh (paced; the first one at once when ``at_once``) or an explicit
+        sync (limited) to one app."""
         memory, limits = self.memory[name], self.settings.limits
         if remedy == "refresh":
             last = max(memory.since, memory.changed_at or 0.0)
-            if now - last < self.settings.refresh_after or memory.refreshes >= limits.max_refreshes:
+            early = now - last < self.settings.refresh_after
+            if (early and not (at_once and memory.refreshes == 0)) or (
+                memory.refreshes >= limits.max_refreshes
+            ):
                 return
         elif memory.syncs >= limits.max_syncs:
             return
         self.stats.add(writes=1)
         try:
-            self.kube.apply(waves.nudge(app, remedy))
+            self.kube.apply(waves.nudge(app, remedy), field_manager=waves.NUDGE_MANAGER)
         except TemporaryError as err:  # 409: it changed since we judged it; judge it again
             self.log.info("app.nudge.deferred", app=name, remedy=remedy, why=err.message[:200])
             return

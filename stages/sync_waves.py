@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from bootstrap import argo, argo_tree, waves, wavewalk
+from bootstrap import argo, argo_tree, sandbox, waves, wavewalk
 from bootstrap.appfeed import Obj
 from bootstrap.config import Profile
 from bootstrap.errors import TemporaryError
@@ -28,7 +28,7 @@ class SyncWaves(Stage):
         return None if enabled else "not enabled in the profile (root_app.enabled)"
 
     def plan(self, ctx: Context) -> Iterator[Change]:
-        settings = waves.Settings.of(ctx.profile)
+        settings = self._settings(ctx)
         found, _ = self._survey(ctx, settings)
         if found.blockers and found.blockers[0].endswith("not found"):
             raise CannotKnowYet(found.blockers[0], hint="the root_app stage creates it")
@@ -40,7 +40,7 @@ class SyncWaves(Stage):
         results.clear()  # a retried stage walks again from the start
         walk = wavewalk.Walk(
             ctx.kube,
-            waves.Settings.of(ctx.profile),
+            self._settings(ctx),
             clock=ctx.clock,
             log=ctx.log.bind(stage=self.name),
             results=results,
@@ -48,7 +48,7 @@ class SyncWaves(Stage):
         walk.run()
 
     def gate(self, ctx: Context) -> Verdict:
-        found, apps = self._survey(ctx, waves.Settings.of(ctx.profile))
+        found, apps = self._survey(ctx, self._settings(ctx))
         if ctx.report is not None and not ctx.report.waves:
             ctx.report.waves.extend(_observed(found, apps))
         broken = [
@@ -61,6 +61,14 @@ class SyncWaves(Stage):
             return Verdict.waiting(found.summary(), *found.blockers, *left)
         count = sum(len(apps) for apps in found.waves.values())
         return Verdict.passed(f"{count} child apps in {len(found.waves)} waves Synced and Healthy")
+
+    @staticmethod
+    def _settings(ctx: Context) -> waves.Settings:
+        assert ctx.profile.root_app is not None
+        revisions = sandbox.expected_revisions(
+            ctx.profile.root_app.repo_url, ctx.state_dir, ctx.runner
+        )
+        return waves.Settings.of(ctx.profile, revisions=revisions)
 
     def gate_deadline(self, ctx: Context) -> float:
         """The walk did the waiting; the gate only confirms (and tolerates a short blip)."""

@@ -53,7 +53,9 @@ def report(cluster: LocalCluster) -> dict[str, object]:
 
 @needs_argocd
 def test_the_sample_repository_bootstraps_end_to_end_wave_by_wave(tmp_path: Path) -> None:
-    cluster = sandbox_profile(tmp_path, "sandbox", SANDBOX)
+    source = tmp_path / "gitops"
+    shutil.copytree(SANDBOX, source)
+    cluster = sandbox_profile(tmp_path, "sandbox", source)
     try:
         code, out, err = cluster.up()
         assert code == 0, out + err[-4000:]
@@ -86,6 +88,18 @@ def test_the_sample_repository_bootstraps_end_to_end_wave_by_wave(tmp_path: Path
         again, out, err = cluster.up()
         assert again == 0, out + err[-2000:]
         assert {s["status"] for s in report(cluster)["stages"]} == {"unchanged"}  # type: ignore[index]
+
+        # A change in the repository: the walk waits for Argo CD to compare the new commit
+        # (which Argo CD would only notice by polling, minutes later) and to apply it.
+        patch = source / "apps" / "web" / "overlays" / "local" / "replicas.yaml"
+        patch.write_text(patch.read_text().replace("replicas: 2", "replicas: 3"))
+        changed, out, err = cluster.up()
+        assert changed == 0, out + err[-2000:]
+        changes = {s["name"]: s["changes"] for s in report(cluster)["stages"]}  # type: ignore[index]
+        assert changes["sandbox_repo"][0].startswith("publish ")
+        assert changes["sync_waves"], "the walk did not wait for the new commit"
+        web = api.get("apps/v1", "Deployment", "web", "web")
+        assert (web or {}).get("spec", {}).get("replicas") == 3
     finally:
         cluster.down()
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bootstrap import app, kube
+from bootstrap import app, kube, waves
 from tests.argo_sim import ArgoSim, Records, Scenario, Script, install_crds
 from tests.integration.localcluster import LocalCluster
 
@@ -151,7 +151,7 @@ def assert_report_waves(run: Run, waves: dict[int, set[str]]) -> None:
 def only_clusterboot_asked(records: Records) -> None:
     whom = {who for seen in records.refreshes.values() for _, who in seen}
     whom |= {who for seen in records.operations.values() for _, who in seen}
-    assert whom <= {"clusterboot"}, whom
+    assert whom <= {waves.NUDGE_MANAGER}, whom
     assert records.errors == []
 
 
@@ -311,7 +311,7 @@ def test_a_cached_comparison_error_is_hard_refreshed_by_clusterboot_and_then_pas
     with ArgoSim(bed.api, bed.scenario(scripts)) as sim:
         run = bed.up(sim)
     assert run.code == 0, run.err
-    assert sim.records.refreshes == {"monitoring": [("hard", "clusterboot")]}
+    assert sim.records.refreshes == {"monitoring": [("hard", waves.NUDGE_MANAGER)]}
     assert [e["app"] for e in run.named("app.refresh")] == ["monitoring"]
     assert_walked_in_order(run, {-1: {"namespaces"}, 2: {"monitoring"}, 30: {"store"}})
     only_clusterboot_asked(sim.records)
@@ -327,7 +327,7 @@ def test_a_comparison_error_that_survives_every_hard_refresh_fails_with_its_mess
     why = run.stage("sync_waves")["why"]
     assert "ComparisonError: Manifest generation error (cached)" in why
     assert "after 2 hard refreshes" in why
-    assert sim.records.refreshes == {"monitoring": [("hard", "clusterboot")] * 2}
+    assert sim.records.refreshes == {"monitoring": [("hard", waves.NUDGE_MANAGER)] * 2}
     only_clusterboot_asked(sim.records)
 
 
@@ -342,7 +342,7 @@ def test_auto_sync_failed_for_the_commit_gets_one_explicit_sync_and_passes(bed: 
     operations = sim.records.operations["postgresql"]
     assert len(operations) == 1
     operation, manager = operations[0]
-    assert manager == "clusterboot"
+    assert manager == waves.NUDGE_MANAGER
     assert operation["initiatedBy"] == {"username": "clusterboot"}
     assert operation["sync"]["revision"] == "main"
     assert operation["sync"]["prune"] is True

@@ -530,3 +530,46 @@ def test_repository_secret_drift_names_the_key_never_the_value() -> None:
     assert root_app.drift(want, want) == []
     assert root_app.drift(live, want) == ["data.password: changed"]
     assert root_app.repository_secret(ROOT, "argocd") is None
+
+
+# -- a commit clusterboot published itself (a sandbox repository) ---------------------------
+REPO = "https://git.example/p.git"
+NEW, OLD = "a" * 40, "b" * 40
+
+
+def at_revision(revision: str | None, **kw: Any) -> Obj:
+    found = app(**kw)
+    if revision is not None:
+        found["status"]["sync"]["revision"] = revision
+    return found
+
+
+@pytest.mark.parametrize(
+    ("revision", "revisions", "outcome", "remedy"),
+    [
+        (NEW, {REPO: NEW}, "passed", None),  # already there
+        (OLD, {REPO: NEW}, "waiting", "refresh"),
+        (None, {REPO: NEW}, "waiting", "refresh"),
+        (OLD, {"https://other.example/x.git": NEW}, "passed", None),  # another repository
+        (OLD, {}, "passed", None),  # nothing published by clusterboot
+    ],
+)
+def test_an_app_must_have_compared_the_commit_clusterboot_published(
+    revision: str | None, revisions: dict[str, str], outcome: str, remedy: str | None
+) -> None:
+    found = argo.verdict(
+        at_revision(revision), changed_at=None, now=T0 + 30, grace=GRACE, revisions=revisions
+    )
+    assert (found.outcome, found.remedy) == (outcome, remedy)
+    if outcome == "waiting":
+        assert found.at_once
+        assert NEW[:8] in found.why
+
+
+def test_a_root_behind_the_published_commit_blocks_its_children() -> None:
+    root = at_revision(OLD)
+    assert argo_tree.root_blockers(root, "root", [], {REPO: NEW}) == [
+        f"root Application root: Argo CD has not compared commit {NEW[:8]} yet "
+        f"(its status is of {OLD[:8]})"
+    ]
+    assert argo_tree.root_blockers(at_revision(NEW), "root", [], {REPO: NEW}) == []
