@@ -155,10 +155,14 @@ def _behind(app: Obj, seen: Seen) -> AppVerdict | None:
 
 def revision_behind(app: Obj, revisions: Mapping[str, str]) -> str | None:
     """Why ``app``'s status is not about the commit expected in its repository; None if it is
-    (or nothing is expected there)."""
+    (or nothing is expected there, or a comparison error says why it could not be: that error
+    is the news, and its own rule refreshes and, in the end, fails)."""
     source = (app.get("spec") or {}).get("source") or {}
     want = revisions.get(str(source.get("repoURL") or ""))
     if not want:
+        return None
+    conditions = (app.get("status") or {}).get("conditions") or []
+    if any(c.get("type") in NEEDS_REFRESH for c in conditions):
         return None
     have = str(((app.get("status") or {}).get("sync") or {}).get("revision") or "")
     if have == want:

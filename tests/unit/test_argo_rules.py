@@ -573,3 +573,21 @@ def test_a_root_behind_the_published_commit_blocks_its_children() -> None:
         f"(its status is of {OLD[:8]})"
     ]
     assert argo_tree.root_blockers(at_revision(NEW), "root", [], {REPO: NEW}) == []
+
+
+def test_a_comparison_error_is_reported_rather_than_waited_out_as_an_old_commit() -> None:
+    error = {"type": "ComparisonError", "message": "kustomize build: missing-patch.yaml"}
+    found = argo.verdict(
+        at_revision(OLD, conditions=(error,)),
+        changed_at=None,
+        now=T0 + 30,
+        grace=GRACE,
+        revisions={REPO: NEW},
+    )
+    assert found.why == "ComparisonError: kustomize build: missing-patch.yaml"
+    assert found.remedy == "refresh"
+    root = at_revision(OLD, sync="Unknown", conditions=(error,))
+    blockers = argo_tree.root_blockers(root, "root", [], {REPO: NEW})
+    assert blockers == [
+        "root Application root: Unknown; ComparisonError: kustomize build: missing-patch.yaml"
+    ]
