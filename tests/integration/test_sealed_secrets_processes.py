@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bootstrap import kube, runner, sealing, wait
+from bootstrap import app, kube, runner, sealing, wait
 from bootstrap.controlplane import sealed_secrets_processes as processes
 from bootstrap.controlplane.layout import read_pid
 from bootstrap.stage import Verdict
 from tests.integration import platform, sealed_controller
+from tests.integration import sealing_keys as age_keys
 from tests.integration.localcluster import LocalCluster, write_profile
 from tests.integration.sealed_controller import BIN_DIR, VERSION
 
@@ -26,7 +27,8 @@ HELM = BIN_DIR.parent / "argocd-v3.2.11" / "helm"
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(
-        not sealed_controller.built() or not (BIN_DIR / "chart" / "Chart.yaml").is_file()
+        not sealed_controller.built()
+        or not (BIN_DIR / "chart" / "Chart.yaml").is_file()
         or not HELM.is_file(),
         reason="the Sealed Secrets controller and chart (make binaries) or helm (make argocd) "
         "are not built",
@@ -121,3 +123,46 @@ def test_processes_mode_on_another_provider_is_refused_before_anything_runs(
     assert code == 2
     assert "components.sealed_secrets.mode: processes needs cluster.provider: local" in err
     assert not (made.state_dir / "local-cluster").exists()
+
+
+def test_a_rebuild_restores_the_key_before_the_process_starts_and_old_secrets_unseal(
+    tmp_path: Path,
+) -> None:
+    """The operator's disaster recovery on the local profile: back up, lose the cluster, `up` a
+    new one with the backup; the controller process loads the old key and makes none."""
+    identity, _ = age_keys.identity(tmp_path)
+    sets = (*SETS, f"components.sealed_secrets.age_identity={identity}")
+    backup = tmp_path / "keys.age"
+    (tmp_path / "old").mkdir()
+    old = write_profile(tmp_path / "old", "ssold")
+    try:
+        platform.up_ok(old, *sets)
+        api = old.kube()
+        sealed = seal(api, tmp_path)
+        old_key = sealing.list_keys(api, "kube-system")[0]["metadata"]["name"]
+        inv, _, err = old.invocation(*sets)
+        assert app.backup(inv, out_file=backup) == 0, err.getvalue()
+    finally:
+        old.down()
+
+    (tmp_path / "new").mkdir()
+    new = write_profile(tmp_path / "new", "ssnew")
+    try:
+        report = platform.up_ok(new, *sets, f"components.sealed_secrets.key_backup={backup}")
+        ran = next(s for s in report["stages"] if s["name"] == "sealed_secrets")
+        assert ran["changes"][0] == (
+            f"restore 1 sealing keys into kube-system before the controller starts ({old_key})"
+        )
+        assert ran["changes"][-1].startswith("run the Sealed Secrets controller")
+        api = new.kube()
+        api.apply(sealed)
+        wait.until(
+            lambda: unsealed(api),
+            what="the old SealedSecret unsealed on the new cluster",
+            deadline=60,
+            clock=wait.RealClock(),
+        )
+        names = [k["metadata"]["name"] for k in sealing.list_keys(api, "kube-system")]
+        assert names == [old_key]  # loaded the restored key; made none of its own
+    finally:
+        new.down()
