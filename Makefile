@@ -36,7 +36,7 @@ sysdeps:  ## redis-server and git, which Argo CD's processes need (Debian/Ubuntu
 	  else echo "please install:$$missing (e.g. apt-get install$$missing, brew install redis git)"; exit 1; fi; \
 	fi
 
-binaries:  ## kube-apiserver, controller-manager, scheduler, etcd and kwok from Go modules (cached)
+binaries:  ## kube-apiserver, controller-manager, scheduler, etcd, kwok, the Sealed Secrets and MetalLB controllers from Go modules (cached)
 	bash toolchain/build.sh all
 
 argocd:  ## Argo CD's controllers, helm and kustomize from Go modules (for argocd.mode: processes)

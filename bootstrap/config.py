@@ -188,10 +188,13 @@ class Cluster(Model):
 
 class MetalLB(Component):
     version: Version = "v0.15.2"
+    mode: Literal["manifests", "processes"] = "manifests"
+    """processes: the controller built by `make binaries` runs as a local process beside the
+    local cluster (local provider only), assigning addresses and serving the webhooks."""
     address_pool: str | None = None
     probe: bool | None = None
     """A LoadBalancer Service that must receive an address: None = wherever a load balancer
-    can work (not on the local profile, where kwok runs no MetalLB controller)."""
+    can work (on the local cluster only with the controller as a process)."""
 
     @field_validator("address_pool")
     @classmethod
@@ -286,7 +289,7 @@ class Profile(Model):
 
     @model_validator(mode="after")
     def _processes_only_on_local(self) -> Profile:
-        for name in ("argocd", "sealed_secrets"):
+        for name in ("metallb", "argocd", "sealed_secrets"):
             component = getattr(self.components, name)
             processes = component.enabled and component.mode == "processes"
             if processes and self.cluster.provider != "local":

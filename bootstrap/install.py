@@ -104,6 +104,11 @@ def chart_objects(
     return copy.deepcopy(list(rendered))
 
 
+def manifest_file(path: Path) -> list[Doc]:
+    """A manifest on disk as objects (a private copy), parsed once per file version."""
+    return copy.deepcopy(list(_parsed(str(path), str(path.stat().st_mtime_ns))))
+
+
 @functools.lru_cache(maxsize=8)
 def _parsed(path: str, sha256: str) -> tuple[Doc, ...]:
     """Parse once per file and checksum (Argo CD's manifest is 1.5 MB)."""

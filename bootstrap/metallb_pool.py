@@ -157,10 +157,10 @@ def probe_wanted(profile: Profile, cluster: ClusterInfo) -> tuple[bool, str]:
     asked = profile.components.metallb.probe
     if asked is not None:
         return asked, "turned off in the profile (components.metallb.probe: false)"
-    if cluster.provider == "local":
+    if cluster.provider == "local" and profile.components.metallb.mode != "processes":
         return False, (
             "skipped on the local cluster: kwok runs no MetalLB controller, so "
-            "nothing would assign the address"
+            "nothing would assign the address (mode: processes runs a real one)"
         )
     return True, ""
 

@@ -5,18 +5,29 @@ Gates (contracts §4): controller and speaker rolled out; the webhook really ser
 endpoints behind its Service, and its CA injected where a controller runs); the pool and
 L2Advertisement in place; and, where a load balancer can work, a probe Service with an address.
 Skipped on EKS, where MetalLB does not work.
+
+``mode: processes`` (local provider): upstream's manifest from the module the controller is
+built from, its webhooks pointed at 127.0.0.1, and the real controller run by the local
+cluster's keeper (bootstrap/controlplane/metallb_processes.py): the pool goes through its real
+webhook and the probe Service gets a real address from the pool.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 from bootstrap import artifacts, install
 from bootstrap import metallb_pool as lb
 from bootstrap.config import Profile
-from bootstrap.errors import StageFailed, TemporaryError
+from bootstrap.controlplane import binaries, pki
+from bootstrap.controlplane import metallb_processes as processes
+from bootstrap.controlplane.cluster import LocalControlPlane
+from bootstrap.errors import InputError, StageFailed, TemporaryError
 from bootstrap.kube import ObjectRef
 from bootstrap.stage import Change, Context, Stage, Verdict
+from stages.cluster_local import ClusterLocal
 
 TITLE = "MetalLB"
 
@@ -36,15 +47,43 @@ class MetalLB(Stage):
         return None
 
     def preflight(self, ctx: Context) -> None:
-        """The pinned manifest is at hand and verified (downloaded now, or from the bundle)."""
-        artifact = artifacts.artifact_for(ctx.profile, "metallb")
-        artifacts.Store.for_profile(ctx.profile).path(artifact)
+        """The pinned manifest is at hand and verified (downloaded now, or from the bundle);
+        in processes mode, the local build, and an isolated namespace to run it in."""
+        if not self._processes(ctx):
+            artifact = artifacts.artifact_for(ctx.profile, "metallb")
+            artifacts.Store.for_profile(ctx.profile).path(artifact)
+            return
+        processes.verify(self._bin_dir(ctx))
+        isolated = ctx.profile.cluster.local.isolation == "netns"
+        if not isolated or ctx.options.get("unisolated"):
+            raise InputError(
+                "components.metallb.mode: processes needs the cluster's own network namespace: "
+                "MetalLB's controller listens on every interface",
+                hint="drop --unisolated (and cluster.local.isolation: none), or turn MetalLB off",
+            )
+
+    @staticmethod
+    def _processes(ctx: Context) -> bool:
+        return ctx.profile.components.metallb.mode == "processes"
+
+    @staticmethod
+    def _bin_dir(ctx: Context) -> Path:
+        root = binaries.cache_dir(ctx.profile.cluster.local)
+        return processes.bin_dir(root, ctx.profile.components.metallb.version)
+
+    def _plane(self, ctx: Context) -> LocalControlPlane:
+        return ClusterLocal().plane(ctx)
 
     def docs(self, ctx: Context) -> list[install.Doc]:
         """The manifest, its namespace labelled privileged for Pod Security Admission."""
-        return install.ensure_namespace(
-            install.manifest(ctx, "metallb", namespace=lb.NAMESPACE), lb.NAMESPACE, lb.PRIVILEGED
-        )
+        if self._processes(ctx):
+            layout = self._plane(ctx).layout
+            upstream = install.manifest_file(self._bin_dir(ctx) / processes.MANIFEST)
+            ca = pki.Pki(layout.pki_dir).ca_cert.read_bytes()
+            docs = processes.local_objects(upstream, ca)
+        else:
+            docs = install.manifest(ctx, "metallb", namespace=lb.NAMESPACE)
+        return install.ensure_namespace(docs, lb.NAMESPACE, lb.PRIVILEGED)
 
     def pool(self, ctx: Context) -> str:
         pool = lb.addresses(ctx.profile, ctx.cluster)
@@ -65,6 +104,8 @@ class MetalLB(Stage):
         what = install.decide(TITLE, version, keys, install.observe(ctx.kube, keys))
         if what:
             yield Change(what, lambda c: install.apply(c, docs, namespace=lb.NAMESPACE, what=what))
+        if self._processes(ctx):
+            yield from self._processes_plan(ctx)
         pool = self.pool(ctx)
         change = lb.pool_change(pool, *lb.observe_pool(ctx.kube))
         if change:
@@ -76,11 +117,30 @@ class MetalLB(Stage):
                 lambda c: _apply(c, lb.probe_service()),
             )
 
+    def _processes_plan(self, ctx: Context) -> Iterator[Change]:
+        plane = self._plane(ctx)
+        wanted = processes.components(
+            plane.layout, directory=self._bin_dir(ctx), namespace=lb.NAMESPACE
+        )
+        running = plane.extra_components(group=processes.GROUP)
+        if running != wanted or not plane.alive(processes.NAME):
+            yield Change(
+                "run MetalLB's controller as a local process in the cluster's namespace "
+                f"(webhooks on 127.0.0.1:{processes.WEBHOOK_PORT})",
+                lambda c: self._start_process(c, wanted),
+            )
+
+    def _start_process(self, ctx: Context, wanted: list[dict[str, Any]]) -> None:
+        plane = self._plane(ctx)
+        processes.write_serving_cert(plane.layout)
+        plane.set_extra_components(wanted, group=processes.GROUP, clock=ctx.clock)
+
     def _apply_pool(self, ctx: Context) -> None:
         try:
             lb.apply_pool(ctx, self.pool(ctx))
         except TemporaryError as err:
-            if ctx.cluster.provider != "local" or "failed calling webhook" not in err.message:
+            kwok_only = ctx.cluster.provider == "local" and not self._processes(ctx)
+            if not kwok_only or "failed calling webhook" not in err.message:
                 raise
             raise StageFailed(
                 self.name,
@@ -101,7 +161,10 @@ class MetalLB(Stage):
         if not ready.ok:
             return ready
         local = ctx.cluster.provider == "local"
-        serving = lb.webhook_serving(ctx.kube, docs, check_ca=not local)
+        if self._processes(ctx):
+            serving = self._process_serving(ctx)
+        else:
+            serving = lb.webhook_serving(ctx.kube, docs, check_ca=not local)
         if not serving.ok:
             return serving
         pool = self.pool(ctx)
@@ -110,8 +173,21 @@ class MetalLB(Stage):
         probe = self._probe(ctx, pool)
         if not probe.ok:
             return probe
-        ca = "" if not local else " (CA injection not checked: kwok runs no controller)"
+        ca = (
+            ""
+            if not local or self._processes(ctx)
+            else (" (CA injection not checked: kwok runs no controller)")
+        )
         return Verdict.passed(f"{ready.why}; webhook: {serving.why}{ca}; pool {pool}; {probe.why}")
+
+    def _process_serving(self, ctx: Context) -> Verdict:
+        plane = self._plane(ctx)
+        if plane.alive(processes.NAME):
+            return Verdict.passed(
+                f"served by the local controller on 127.0.0.1:{processes.WEBHOOK_PORT}"
+            )
+        log = plane.layout.log_file(processes.NAME)
+        return Verdict.waiting("MetalLB's controller process is not running", f"see {log}")
 
     def _probe(self, ctx: Context, pool: str) -> Verdict:
         wanted, why_not = lb.probe_wanted(ctx.profile, ctx.cluster)

@@ -3,7 +3,8 @@
 #   $BIN_DIR/kubernetes-vX.Y.Z/{kube-apiserver,kube-controller-manager,kube-scheduler}
 #   $BIN_DIR/etcd-vX.Y.Z/etcd
 #   $BIN_DIR/kwok-vX.Y.Z/{kwok,stages/*.yaml}
-#   $BIN_DIR/sealed-secrets-vX.Y.Z/{controller,kubeseal,crds/*.yaml}
+#   $BIN_DIR/sealed-secrets-vX.Y.Z/{controller,kubeseal,crds/*.yaml,chart/}
+#   $BIN_DIR/metallb-vX.Y.Z/{controller,metallb-native.yaml}
 # A binary already built for its version is skipped. Versions come from the go.mod files here
 # (kubernetes, etcd) and KWOK_VERSION.
 set -euo pipefail
@@ -13,6 +14,7 @@ KWOK_VERSION=${KWOK_VERSION:-v0.8.0}
 HELM_VERSION=${HELM_VERSION:-v3.21.4}
 KUSTOMIZE_VERSION=${KUSTOMIZE_VERSION:-v5.8.1}
 SEALED_SECRETS_VERSION=${SEALED_SECRETS_VERSION:-v0.36.6}
+METALLB_VERSION=${METALLB_VERSION:-v0.15.2}
 export CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 
 module_version() { (cd "$1" && go list -m -f '{{.Version}}' "$2"); }
@@ -108,6 +110,22 @@ build_sealed_secrets() {
   rm -rf "$dir" && mv "$dir.tmp" "$dir"
 }
 
+build_metallb() {
+  # MetalLB's controller (run as a local process against the local cluster:
+  # components.metallb.mode: processes) and the native manifest from the module just built.
+  local v=$METALLB_VERSION dir
+  dir="$BIN_DIR/metallb-$v"
+  if [[ -x "$dir/controller" && -f "$dir/metallb-native.yaml" ]]; then
+    echo "metallb $v: already built in $dir"; return
+  fi
+  echo "metallb $v: go install controller"
+  mkdir -p "$dir.tmp"
+  GOBIN="$dir.tmp" nice go install -trimpath -ldflags "-s -w" "go.universe.tf/metallb/controller@$v"
+  cp "$(go env GOMODCACHE)/go.universe.tf/metallb@$v/config/manifests/metallb-native.yaml" "$dir.tmp/"
+  chmod u+w "$dir.tmp/metallb-native.yaml"
+  rm -rf "$dir" && mv "$dir.tmp" "$dir"
+}
+
 mkdir -p "$BIN_DIR"
 case "${1:-all}" in
   kubernetes) build_kubernetes ;;
@@ -115,7 +133,8 @@ case "${1:-all}" in
   kwok) build_kwok ;;
   argocd) build_argocd ;;
   sealed-secrets) build_sealed_secrets ;;
-  all) build_kubernetes; build_etcd; build_kwok; build_sealed_secrets ;;
-  *) echo "usage: $0 [all|kubernetes|etcd|kwok|argocd|sealed-secrets]" >&2; exit 2 ;;
+  metallb) build_metallb ;;
+  all) build_kubernetes; build_etcd; build_kwok; build_sealed_secrets; build_metallb ;;
+  *) echo "usage: $0 [all|kubernetes|etcd|kwok|argocd|sealed-secrets|metallb]" >&2; exit 2 ;;
 esac
 echo "binaries in $BIN_DIR"

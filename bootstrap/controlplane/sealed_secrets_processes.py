@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from bootstrap.controlplane import pki
+from bootstrap.controlplane import mounts, pki
 from bootstrap.controlplane.layout import Layout
 from bootstrap.errors import InputError
 
@@ -33,12 +33,6 @@ LISTEN = "127.0.0.1:8090"
 METRICS = "127.0.0.1:8091"
 BUILD_HINT = "run `make binaries` (builds the Sealed Secrets controller, kubeseal and its chart)"
 SERVICE_ACCOUNT_DIR = "/run/secrets/kubernetes.io/serviceaccount"
-# In a private mount namespace: a tmpfs over /run, the account directory bound where
-# InClusterConfig looks, then the controller.
-MOUNT = (
-    "set -e; mount -t tmpfs tmpfs /run; "
-    f'mkdir -p {SERVICE_ACCOUNT_DIR}; mount --bind "$1" {SERVICE_ACCOUNT_DIR}; shift; exec "$@"'
-)
 
 
 def bin_dir(binaries_root: Path, version: str) -> Path:
@@ -56,12 +50,7 @@ def verify(directory: Path) -> Path:
             f"Sealed Secrets for processes mode is missing: {', '.join(missing)}",
             hint=BUILD_HINT,
         )
-    for tool in ("unshare", "mount"):
-        if shutil.which(tool) is None:
-            raise InputError(
-                f"{tool} is not on PATH; the Sealed Secrets process needs a mount namespace",
-                hint="install util-linux (apt-get install util-linux)",
-            )
+    mounts.require_tools("the Sealed Secrets controller")
     return directory
 
 
@@ -103,21 +92,16 @@ def api_port(layout: Layout) -> int:
 
 def components(layout: Layout, *, directory: Path, namespace: str) -> list[dict[str, Any]]:
     """The keeper's component entry for the controller."""
-    argv = [
-        shutil.which("unshare") or "unshare",
-        "--mount",
-        "--propagation",
-        "private",
-        "--",
-        "sh",
-        "-c",
-        MOUNT,
-        "sh",
-        str(account_dir(layout)),
-        str(directory / "controller"),
-        f"--listen-addr={LISTEN}",
-        f"--listen-metrics-addr={METRICS}",
-    ]
+    argv = mounts.bound(
+        tmpfs="/run",
+        source=str(account_dir(layout)),
+        target=SERVICE_ACCOUNT_DIR,
+        argv=[
+            str(directory / "controller"),
+            f"--listen-addr={LISTEN}",
+            f"--listen-metrics-addr={METRICS}",
+        ],
+    )
     host, _, port = LISTEN.rpartition(":")
     return [
         {

@@ -60,6 +60,7 @@ def write_profile(directory: Path, name: str, **extra: object) -> LocalCluster:
         # The cluster alone unless a test asks for more: no Argo CD, no Sealed Secrets (and its
         # manifests mode when a test turns it on), no root app.
         "components": {
+            "metallb": {"enabled": False, "mode": "manifests"},
             "argocd": {"enabled": False},
             "sealed_secrets": {"enabled": False, "mode": "manifests"},
         },

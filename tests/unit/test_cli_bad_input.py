@@ -81,7 +81,7 @@ CASES = [
         "a pinned artifact missing from the bundle directory",
         lambda t: local(t, artifacts={"dir": str(t / "bundle")}),
         {},
-        ("components.metallb.enabled=true",),
+        ("components.metallb.enabled=true", "components.metallb.mode=manifests"),
         ["artifacts.dir", "is missing (metallb", "invoke bundle"],
     ),
     (

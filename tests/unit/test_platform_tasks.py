@@ -48,7 +48,9 @@ def test_every_task_loads_with_help_for_each_of_its_options() -> None:
 def test_invoke_bundle_fills_a_directory_that_an_air_gapped_profile_reads(tmp_path: Path) -> None:
     docs = upstream_like.metallb("v0.15.2", webhook_url="https://127.0.0.1:1", ca_bundle="")
     source = upstream_like.serve(docs, tmp_path / "native.yaml")
-    profile = local_profile(tmp_path, components={"metallb": {"enabled": True, "source": source}})
+    profile = local_profile(
+        tmp_path, components={"metallb": {"enabled": True, "mode": "manifests", "source": source}}
+    )
     inv, out, err = invocation(profile)
     assert app.bundle(inv, out_dir=tmp_path / "bundle") == 0, err.getvalue()
     index = json.loads((tmp_path / "bundle" / artifacts.INDEX).read_text())
