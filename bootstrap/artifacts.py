@@ -236,6 +236,13 @@ class Store:
             )
         record.parent.mkdir(parents=True, exist_ok=True)
         record.write_text(json.dumps({"url": entry.url, "sha256": sha}))
+        if not artifact.sha256:
+            log.warning(
+                "artifact.chart_unpinned",
+                component=artifact.component,
+                why="checked only against its repository's own index; pin it",
+                pin=f"components.{artifact.component}.chart.sha256: {sha}",
+            )
         log.info(
             "artifact.chart_found",
             component=artifact.component,
@@ -328,6 +335,10 @@ class Store:
                 yield from response.iter_bytes(_CHUNK)
         except httpx.TransportError as err:
             raise TemporaryError(f"GET {url}: {type(err).__name__}: {err}") from err
+        except httpx.HTTPError as err:  # too many redirects, a malformed URL or response
+            raise InputError(
+                f"GET {url}: {type(err).__name__}: {err}", hint="check the URL"
+            ) from err
 
 
 def _digest(text: str) -> str:
@@ -349,11 +360,12 @@ def _verify(path: Path, artifact: Artifact, *, where: str) -> None:
 
 
 def _mismatch(artifact: Artifact, actual: str, *, where: str) -> ChecksumMismatch:
+    field = "chart" if artifact.chart is not None else "source"
     return ChecksumMismatch(
         f"checksum mismatch for {artifact.component} {artifact.version} from {where}: "
         f"expected sha256 {artifact.sha256}, got {actual}",
         hint="the file is not the one pinned: if the new file is trusted, update "
-        f"components.{artifact.component}.source.sha256; otherwise find out who changed it",
+        f"components.{artifact.component}.{field}.sha256; otherwise find out who changed it",
     )
 
 

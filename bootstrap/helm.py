@@ -26,6 +26,8 @@ from bootstrap.runner import Runner
 
 RELEASES = {"metallb": "metallb", "argocd": "argocd", "sealed_secrets": "sealed-secrets"}
 DEFAULT_VALUES: dict[str, dict[str, object]] = {
+    # The chart's default is FRR mode (pitfall 16); clusterboot installs native mode.
+    "metallb": {"speaker": {"frr": {"enabled": False}}, "frrk8s": {"enabled": False}},
     # kubeseal and our stage expect the controller under its manifest name (contracts §5).
     "sealed_secrets": {"fullnameOverride": "sealed-secrets-controller"},
 }

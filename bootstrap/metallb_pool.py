@@ -184,10 +184,18 @@ def probe_service() -> Doc:
 
 
 def probe_address(service: Mapping[str, Any] | None) -> str | None:
+    """The probe's first address: an IP, else a hostname (another load balancer's)."""
     ingress = ((service or {}).get("status") or {}).get("loadBalancer", {}).get("ingress") or []
-    return next((str(i["ip"]) for i in ingress if i.get("ip")), None)
+    ips = [str(i["ip"]) for i in ingress if i.get("ip")]
+    names = [str(i["hostname"]) for i in ingress if i.get("hostname")]
+    return next(iter(ips + names), None)
 
 
 def in_pool(address: str, pool: str) -> bool:
+    """Whether ``address`` lies in the IPv4 ``pool``; a hostname or an IPv6 address does not."""
     first, last = parse_address_range(pool)
-    return int(first) <= int(ipaddress.IPv4Address(address)) <= int(last)
+    try:
+        found = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return found.version == 4 and int(first) <= int(found) <= int(last)

@@ -86,6 +86,9 @@ class ClusterK3d(ToolCluster):
             argv += ["--image", k3d.image]
         if k3d.api_port:
             argv += ["--api-port", f"127.0.0.1:{k3d.api_port}"]
+        if ctx.profile.components.metallb.enabled:
+            # k3s's own ServiceLB would answer LoadBalancer Services beside MetalLB (pitfall 18).
+            argv += ["--k3s-arg", "--disable=servicelb@server:*"]
         return argv
 
     def _create(self, ctx: Context) -> None:

@@ -305,3 +305,10 @@ def test_a_component_takes_a_manifest_or_a_chart_not_both() -> None:
     chart = {"repository": "https://r.invalid", "chart": "metallb", "version": "0.15.2"}
     with pytest.raises(ValueError, match="not both"):
         profile(metallb={"chart": chart, "source": {"url": URL, "sha256": SUM}})
+
+
+def test_a_redirect_loop_is_an_input_error_naming_the_url(tmp_path: Path) -> None:
+    loop = Counting([httpx.Response(302, headers={"location": URL})])
+    with pytest.raises(InputError, match="TooManyRedirects") as caught:
+        store(tmp_path, loop).path(artifact())
+    assert URL in caught.value.message

@@ -203,3 +203,23 @@ def test_profile_values_override_the_component_defaults_deeply() -> None:
     assert helm.values_for("sealed_secrets", plain) == {
         "fullnameOverride": "sealed-secrets-controller"
     }
+
+
+def test_a_mismatch_for_a_chart_names_the_charts_own_pin_field(tmp_path: Path) -> None:
+    repo = repository(tmp_path / "repo")
+    p = profile(chart(repo, sha256="b" * 64), cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(artifacts.ChecksumMismatch) as caught:
+        artifacts.Store.for_profile(p).path(artifacts.artifact_for(p, "metallb"))
+    assert "components.metallb.chart.sha256" in caught.value.hint
+
+
+def test_metallb_from_its_chart_is_rendered_in_native_mode_unless_the_values_say_otherwise() -> (
+    None
+):
+    source = ChartSource(
+        repository="https://metallb.github.io/metallb", chart="metallb", version="0.15.2"
+    )
+    assert helm.values_for("metallb", source) == {
+        "speaker": {"frr": {"enabled": False}},
+        "frrk8s": {"enabled": False},
+    }

@@ -147,12 +147,21 @@ def test_k3d_cluster_state_from_its_list_entry(found: dict[str, int] | None, sta
 def test_k3d_create_never_touches_the_users_kubeconfig(
     tmp_path: Path, k3d: dict[str, Any], tail: list[str]
 ) -> None:
-    ctx = context(tmp_path, profile("k3d", k3d={"servers": 1, "agents": 2, **k3d}), {})
-    assert ClusterK3d().create_argv(ctx) == [
+    prof = profile("k3d", k3d={"servers": 1, "agents": 2, **k3d})
+    off = prof.model_copy(update={"components": prof.components.model_copy(
+        update={"metallb": prof.components.metallb.model_copy(update={"enabled": False})})})
+    assert ClusterK3d().create_argv(context(tmp_path, off, {})) == [
         "k3d", "cluster", "create", "c1", "--servers", "1", "--agents", "2", "--wait",
         "--timeout", "300s", "--kubeconfig-update-default=false",
         "--kubeconfig-switch-context=false", *tail,
     ]
+
+
+def test_k3d_create_turns_servicelb_off_when_metallb_answers_load_balancers(
+    tmp_path: Path,
+) -> None:
+    argv = ClusterK3d().create_argv(context(tmp_path, profile("k3d", k3d={}), {}))
+    assert argv[-2:] == ["--k3s-arg", "--disable=servicelb@server:*"]
 
 
 def test_kind_create_writes_its_kubeconfig_into_the_state_dir_only(tmp_path: Path) -> None:

@@ -478,3 +478,24 @@ def test_the_sealed_secrets_stage_restores_keys_first_and_restarts_a_controller_
         c.summary for c in SealedSecrets().plan(context(tmp_path, profile, [*running, restored]))
     ]
     assert done == []
+
+
+@pytest.mark.parametrize(
+    ("ingress", "address", "inside"),
+    [
+        ([{"ip": "198.51.100.3"}], "198.51.100.3", True),  # already there
+        ([{"ip": "10.0.0.7"}], "10.0.0.7", False),
+        ([{"ip": "2001:db8::1"}], "2001:db8::1", False),
+        ([{"hostname": "lb.elsewhere.example"}], "lb.elsewhere.example", False),
+        ([], None, None),
+    ],
+)
+def test_the_probe_address_is_judged_against_the_pool_whatever_shape_it_has(
+    ingress: list[dict[str, str]], address: str | None, inside: bool | None
+) -> None:
+    from bootstrap import metallb_pool
+
+    service = {"status": {"loadBalancer": {"ingress": ingress}}}
+    assert metallb_pool.probe_address(service) == address
+    if address is not None:
+        assert metallb_pool.in_pool(address, "198.51.100.0/28") is inside
