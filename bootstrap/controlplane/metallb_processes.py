@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from bootstrap.controlplane import mounts, pki
+from bootstrap.controlplane import pki
 from bootstrap.controlplane.layout import Layout
 from bootstrap.errors import InputError
 
@@ -32,7 +32,6 @@ NAME = "metallb-controller"
 GROUP = "metallb"
 MANIFEST = "metallb-native.yaml"
 WEBHOOK_PORT = 9443
-WEBHOOK_CERT_DIR = "/tmp/k8s-webhook-server/serving-certs"  # noqa: S108 - covered privately
 METRICS_PORT = 7472
 BUILD_HINT = "run `make binaries` (builds MetalLB's controller and copies its manifest)"
 WORKLOADS = {"Deployment", "DaemonSet"}
@@ -53,7 +52,6 @@ def verify(directory: Path) -> Path:
         raise InputError(
             f"MetalLB for processes mode is missing: {', '.join(missing)}", hint=BUILD_HINT
         )
-    mounts.require_tools("MetalLB's controller")
     return directory
 
 
@@ -81,8 +79,13 @@ def _local(config: Doc, ca_bundle: str) -> Doc:
     return {"url": f"https://127.0.0.1:{WEBHOOK_PORT}{path}", "caBundle": ca_bundle}
 
 
+def temp_dir(layout: Layout) -> Path:
+    """The controller's TMPDIR: where controller-runtime's webhook server finds its cert."""
+    return layout.root / "metallb" / "tmp"
+
+
 def cert_dir(layout: Layout) -> Path:
-    return layout.root / "metallb" / "certs"
+    return temp_dir(layout) / "k8s-webhook-server" / "serving-certs"
 
 
 def write_serving_cert(layout: Layout) -> Path:
@@ -96,25 +99,21 @@ def write_serving_cert(layout: Layout) -> Path:
 
 def components(layout: Layout, *, directory: Path, namespace: str) -> list[dict[str, Any]]:
     """The keeper's component entry for the controller."""
-    # The webhook server reads controller-runtime's default directory whatever --cert-dir says.
-    # No tmpfs over /tmp: the state directory (and the kubeconfig in it) may live there.
-    argv = mounts.bound(
-        source=str(cert_dir(layout)),
-        target=WEBHOOK_CERT_DIR,
-        argv=[
-            str(directory / "controller"),
-            f"--port={METRICS_PORT}",
-            f"--namespace={namespace}",
-            "--log-level=info",
-            "--tls-min-version=VersionTLS12",
-            "--disable-cert-rotation",
-        ],
-    )
+    # The webhook server reads $TMPDIR/k8s-webhook-server/serving-certs whatever --cert-dir
+    # says (the flag only feeds the rotation, which is off).
+    argv = [
+        str(directory / "controller"),
+        f"--port={METRICS_PORT}",
+        f"--namespace={namespace}",
+        "--log-level=info",
+        "--tls-min-version=VersionTLS12",
+        "--disable-cert-rotation",
+    ]
     return [
         {
             "name": NAME,
             "argv": argv,
-            "env": {"KUBECONFIG": str(layout.admin_kubeconfig)},
+            "env": {"KUBECONFIG": str(layout.admin_kubeconfig), "TMPDIR": str(temp_dir(layout))},
             "log": str(layout.log_file(NAME)),
             "ready": {"kind": "tcp", "host": "127.0.0.1", "port": WEBHOOK_PORT},
             "ready_timeout": 90,

@@ -1,6 +1,7 @@
-"""Run a process with files of ours where it insists on finding them (a service-account
-directory, a webhook certificate directory): a private mount namespace and a read-only bind of
-our directory onto the fixed path. Nothing in the host's mount table changes.
+"""Run a process with files of ours where it insists on finding them (the Sealed Secrets
+controller's service-account directory): a private mount namespace, a tmpfs over the directory
+holding the fixed path, and a read-only bind of our directory onto it. Nothing in the host's
+mount table or file system changes.
 """
 
 from __future__ import annotations
@@ -22,20 +23,15 @@ def require_tools(who: str) -> None:
             )
 
 
-def bound(*, source: str, target: str, argv: Sequence[str], tmpfs: str | None = None) -> list[str]:
-    """``argv`` in a private mount namespace where ``target`` shows ``source`` (read-only).
-
-    With ``tmpfs``, a tmpfs over that directory first, so ``target`` can be made under a
-    directory of the host without touching it; without, ``target`` is created on the host if
-    missing (an empty directory) and only covered in the private namespace.
-    """
+def bound(*, tmpfs: str, source: str, target: str, argv: Sequence[str]) -> list[str]:
+    """``argv`` in a private mount namespace where a tmpfs covers ``tmpfs`` and ``target``
+    (under it) shows ``source``, read-only."""
     # Enter ``source`` first: the tmpfs may hide it (a state directory under it), while the
     # working directory still reaches it; --no-canonicalize keeps mount from resolving "." to
     # the hidden path.
-    cover = f"mount -t tmpfs tmpfs {shlex.quote(tmpfs)}; " if tmpfs else ""
     script = (
         'set -e; cd "$1"; '
-        f"{cover}"
+        f"mount -t tmpfs tmpfs {shlex.quote(tmpfs)}; "
         f"mkdir -p {shlex.quote(target)}; "
         f"mount --no-canonicalize --bind . {shlex.quote(target)}; "
         f"mount -o remount,bind,ro {shlex.quote(target)}; "
