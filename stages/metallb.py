@@ -136,6 +136,22 @@ class MetalLB(Stage):
         plane.set_extra_components(wanted, group=processes.GROUP, clock=ctx.clock)
 
     def _apply_pool(self, ctx: Context) -> None:
+        """The pool once the controller has rolled out, retried while its webhook comes up:
+        the race window starts when the webhook can serve, not while images are pulled."""
+        controllers = [
+            install.ref_of(d, lb.NAMESPACE)
+            for d in self.docs(ctx)
+            if install.kind_of(d) == ("apps", "Deployment")
+        ]
+        if controllers:
+            rolled = install.await_ready(ctx, controllers, what="MetalLB controller rollout")
+            if not rolled.ok:
+                raise StageFailed(
+                    self.name,
+                    "wait for the controller before applying the pool",
+                    cause="; ".join((rolled.why, *rolled.blocking)),
+                    hint="its webhook validates the pool; see the controller pod's events",
+                )
         try:
             lb.apply_pool(ctx, self.pool(ctx))
         except TemporaryError as err:
