@@ -280,5 +280,42 @@ def stale_backup(keys: Sequence[Mapping[str, Any]], covered: set[str]) -> str | 
     when = datetime.fromtimestamp(issued(newest), UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
         f"the newest sealing key {newest['metadata']['name']} (from {when}) is in no "
-        "backup: run `invoke backup --profile P --out FILE` and keep the file safe"
+        "backup: run `invoke backup --profile P --out FILE` and keep the file safe; new "
+        "secrets are sealed with it, so fetch its certificate again (kubeseal --fetch-cert)"
+    )
+
+
+RENEW_PERIOD = 30 * 24 * 3600.0  # the controller's --key-renew-period default (720h)
+
+
+def renew_period(args: Sequence[str]) -> float:
+    """The controller's key renewal period in seconds, from its ``--key-renew-period`` flag (a
+    Go duration of hours, minutes and seconds); 0 means renewal is off."""
+    found = next((a.split("=", 1)[1] for a in args if a.startswith("--key-renew-period=")), None)
+    if found is None:
+        return RENEW_PERIOD
+    total, number = 0.0, ""
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0}
+    for char in found.strip():
+        if char.isdigit() or char == ".":
+            number += char
+        elif char in units and number:
+            total, number = total + float(number) * units[char], ""
+        else:
+            return RENEW_PERIOD  # a form we do not read: assume the default
+    return total + (float(number) if number else 0.0)
+
+
+def renewal_due(keys: Sequence[Mapping[str, Any]], *, now: float, period: float) -> str | None:
+    """Why a controller that just loaded ``keys`` is about to make a new one: the newest is
+    older than the renewal period (a restore of an old backup). None when it is not."""
+    if not keys or period <= 0:
+        return None
+    newest = max(keys, key=issued)
+    age = now - issued(newest)
+    if age <= period:
+        return None
+    return (
+        f"the newest key {newest['metadata']['name']} is {age / 86400:.0f} days old, past the "
+        f"{period / 86400:.0f}-day renewal period: the controller makes a new key at startup"
     )

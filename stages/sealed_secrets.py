@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -225,6 +226,9 @@ class SealedSecrets(Stage):
         keys = sealing.list_keys(ctx.kube, ns)
         if not keys and (ctx.cluster.provider != "local" or self._processes(ctx)):
             return Verdict.waiting("no sealing key yet: the controller creates one at startup")
+        renewing = self._renewing(ctx, docs, keys) if backup else None
+        if renewing:
+            return Verdict.waiting(f"{renewing}; waiting for it")
         found = (
             f"{len(keys)} sealing keys ({len(backup)} from the backup)"
             if keys
@@ -236,6 +240,24 @@ class SealedSecrets(Stage):
             ctx.log.warning("sealed_secrets.backup_missing", why=warning)
             found += f"; WARNING: {warning}"
         return Verdict.passed(f"controller ready; {found}")
+
+    def _renewing(
+        self, ctx: Context, docs: list[install.Doc], keys: list[install.Doc]
+    ) -> str | None:
+        """After restoring old keys, a real controller renews at once; the warning about the
+        backup must be about that new key, so wait for it (kwok runs no controller to make
+        one: not on the local cluster without the controller process)."""
+        if ctx.cluster.provider == "local" and not self._processes(ctx):
+            return None
+        found = install.find(docs, "Deployment", CONTROLLER) or install.find(docs, "Deployment")
+        containers = (((found or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
+        args = [
+            str(a)
+            for c in containers.get("containers") or []
+            for a in [*(c.get("command") or []), *(c.get("args") or [])]
+        ]
+        period = sealing.renew_period(args)
+        return sealing.renewal_due(keys, now=time.time(), period=period)
 
     def _process_running(self, ctx: Context) -> Verdict:
         plane = self._plane(ctx)

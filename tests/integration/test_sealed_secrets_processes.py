@@ -166,3 +166,27 @@ def test_a_rebuild_restores_the_key_before_the_process_starts_and_old_secrets_un
         assert names == [old_key]  # loaded the restored key; made none of its own
     finally:
         new.down()
+
+
+def test_restoring_a_key_past_its_renewal_waits_for_the_new_key_and_warns_to_back_it_up(
+    tmp_path: Path, cluster: LocalCluster
+) -> None:
+    """A backup older than the renewal period: the real controller loads the old key and makes
+    a new one at once; `up` waits for that key and says it is in no backup."""
+    identity, age_identity = age_keys.identity(tmp_path)
+    old = age_keys.key_secret("sealed-secrets-keyold", "kube-system", days_later=-45)
+    backup = tmp_path / "old-keys.age"
+    backup.write_bytes(sealing.encrypt([old], [age_identity.to_public()]))
+    report = platform.up_ok(
+        cluster,
+        *SETS,
+        f"components.sealed_secrets.age_identity={identity}",
+        f"components.sealed_secrets.key_backup={backup}",
+    )
+    ran = next(s for s in report["stages"] if s["name"] == "sealed_secrets")
+    names = sorted(k["metadata"]["name"] for k in sealing.list_keys(cluster.kube(), "kube-system"))
+    assert len(names) == 2, names  # the restored key, and the controller's renewal
+    assert "sealed-secrets-keyold" in names
+    newest = next(n for n in names if n != "sealed-secrets-keyold")
+    assert f"WARNING: the newest sealing key {newest}" in ran["why"]
+    assert "is in no backup" in ran["why"]
