@@ -223,6 +223,14 @@ class SealedSecrets(Stage):
                 "the controller has not loaded the restored keys yet",
                 *(f"Secret {ns}/{n} missing" for n in restore.missing),
             )
+        if backup and not self._processes(ctx):
+            restarting = self._restarting(ctx, docs)
+            if restarting:
+                return Verdict.waiting(
+                    "the controller is restarting: the restored keys count once a pod that "
+                    "started after them runs",
+                    *restarting,
+                )
         keys = sealing.list_keys(ctx.kube, ns)
         if not keys and (ctx.cluster.provider != "local" or self._processes(ctx)):
             return Verdict.waiting("no sealing key yet: the controller creates one at startup")
@@ -240,6 +248,17 @@ class SealedSecrets(Stage):
             ctx.log.warning("sealed_secrets.backup_missing", why=warning)
             found += f"; WARNING: {warning}"
         return Verdict.passed(f"controller ready; {found}")
+
+    def _restarting(self, ctx: Context, docs: list[install.Doc]) -> list[str]:
+        """Controller pods on their way out or not started yet: after a restart for restored
+        keys, a Deployment may still look available while its new pod has not loaded them."""
+        return [
+            f"Pod {self.namespace(ctx)}/{pod['metadata']['name']}: "
+            + ("terminating" if pod["metadata"].get("deletionTimestamp") else "not started yet")
+            for pod in self.controller_pods(ctx, docs)
+            if pod["metadata"].get("deletionTimestamp")
+            or not (pod.get("status") or {}).get("startTime")
+        ]
 
     def _renewing(
         self, ctx: Context, docs: list[install.Doc], keys: list[install.Doc]

@@ -299,6 +299,10 @@ def test_restored_keys_restart_a_controller_that_started_first_and_a_backup_cove
         "v1", "Pod", namespace=namespace, label_selector="name=sealed-secrets-controller"
     )
     assert not {p["metadata"]["name"] for p in now} & set(started)
+    # The gate passed only once the replacement pod had started (and the old one was gone).
+    assert now
+    assert all(p["status"].get("startTime") for p in now)
+    assert not any(p["metadata"].get("deletionTimestamp") for p in now)
     assert stage(platform.up_ok(cluster, *dr), "sealed_secrets")["changes"] == []
 
     renewed = keys.key_secret("sealed-secrets-keyrest2", namespace, days_later=1)
