@@ -6,8 +6,10 @@ root app), what the gate waits for, and the initial admin password.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+import yaml
 
 from bootstrap import install
 from bootstrap.errors import ClusterbootError
@@ -15,6 +17,7 @@ from bootstrap.kube import Kube, ObjectRef
 
 UPSTREAM_NAMESPACE = "argocd"  # the ClusterRoleBindings' subjects name it
 HEALTH_KEY = "resource.customizations.health.argoproj.io_Application"
+NESTED_KEY = "resource.customizations"
 # Argo CD removed Application health in v1.8 (#3781); this is the restore snippet from
 # docs/operator-manual/health.md, so child apps gate their waves again.
 HEALTH_LUA = """hs = {}
@@ -63,17 +66,38 @@ def prepare(docs: list[Doc], namespace: str) -> list[Doc]:
             },
         }
         docs.append(config)
-    config["data"] = {**(config.get("data") or {}), HEALTH_KEY: HEALTH_LUA}
+    data = config.get("data") or {}
+    if not nested_health_check(data):  # both forms at once is a ComparisonError (#5423)
+        config["data"] = {**data, HEALTH_KEY: HEALTH_LUA}
     return docs
 
 
+def nested_health_check(data: Mapping[str, Any]) -> bool:
+    """Whether argocd-cm's older nested form (``resource.customizations``, e.g. from chart
+    values) already holds an Application health check: then clusterboot adds none."""
+    try:
+        nested = yaml.safe_load(str(data.get(NESTED_KEY) or "")) or {}
+    except yaml.YAMLError:
+        return False
+    app = nested.get("argoproj.io/Application") if isinstance(nested, dict) else None
+    return isinstance(app, dict) and bool(app.get("health.lua"))
+
+
+def has_health_check(data: Mapping[str, Any]) -> bool:
+    """argocd-cm holds the Application health check, in clusterboot's form or the nested one."""
+    return data.get(HEALTH_KEY) == HEALTH_LUA or nested_health_check(data)
+
+
 def keys(docs: list[Doc], namespace: str) -> list[install.Key]:
-    """What proves the install: the manifest's keys plus our health check in argocd-cm."""
+    """What proves the install: the manifest's keys plus the health check in argocd-cm."""
     config = ObjectRef("v1", "ConfigMap", "argocd-cm", namespace)
-    return [
-        *install.keys_of(docs, namespace=namespace),
-        install.Key(config, {f"data {HEALTH_KEY}": HEALTH_LUA}),
-    ]
+    data = (install.find(docs, "ConfigMap", "argocd-cm") or {}).get("data") or {}
+    wanted = (
+        {f"data {NESTED_KEY}": str(data[NESTED_KEY])}
+        if nested_health_check(data)
+        else {f"data {HEALTH_KEY}": HEALTH_LUA}
+    )
+    return [*install.keys_of(docs, namespace=namespace), install.Key(config, wanted)]
 
 
 def gated_workloads(docs: Iterable[Doc], namespace: str) -> list[ObjectRef]:

@@ -145,7 +145,7 @@ class ArgoCD(Stage):
                 f"AppProject {ns}/default",
             )
         config = ctx.kube.get("v1", "ConfigMap", "argocd-cm", ns) or {}
-        if (config.get("data") or {}).get(setup.HEALTH_KEY) != setup.HEALTH_LUA:
+        if not setup.has_health_check(config.get("data") or {}):
             return Verdict.waiting(
                 "argocd-cm lacks the Application health check", f"ConfigMap {ns}/argocd-cm"
             )

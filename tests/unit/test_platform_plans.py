@@ -499,3 +499,38 @@ def test_the_probe_address_is_judged_against_the_pool_whatever_shape_it_has(
     assert metallb_pool.probe_address(service) == address
     if address is not None:
         assert metallb_pool.in_pool(address, "198.51.100.0/28") is inside
+
+
+NESTED = """argoproj.io/Application:
+  health.lua: |
+    hs = {}
+    hs.status = "Healthy"
+    return hs
+"""
+
+
+@pytest.mark.parametrize(
+    ("nested", "flat_added"),
+    [
+        (None, True),  # a plain install: clusterboot's flat key
+        (NESTED, False),  # the chart's values already hold one, nested: no second form
+        ("apps/Deployment:\n  health.lua: x\n", True),  # nested, but not for Applications
+        ("{not: [yaml", True),
+    ],
+)
+def test_the_health_check_is_added_only_where_argocd_cm_has_none_in_either_form(
+    nested: str | None, flat_added: bool
+) -> None:
+    docs = upstream_like.argocd("v3.2.11")
+    config = install.find(docs, "ConfigMap", "argocd-cm")
+    assert config is not None
+    if nested is not None:
+        config.setdefault("data", {})[argocd_setup.NESTED_KEY] = nested
+    prepared = install.find(argocd_setup.prepare(docs, "argocd"), "ConfigMap", "argocd-cm")
+    data = (prepared or {}).get("data") or {}
+    assert (argocd_setup.HEALTH_KEY in data) is flat_added
+    assert argocd_setup.has_health_check(data)
+    wanted = argocd_setup.keys(argocd_setup.prepare(docs, "argocd"), "argocd")[-1].want
+    assert list(wanted) == [
+        f"data {argocd_setup.HEALTH_KEY if flat_added else argocd_setup.NESTED_KEY}"
+    ]
