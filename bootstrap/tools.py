@@ -79,6 +79,8 @@ TOOLS: dict[str, Tool] = {
              "apt-get install openssl, or brew install openssl"),
         Tool("redis-server", ("redis-server", "--version"), r"v=(\S+)",
              "apt-get install redis-server, or brew install redis"),
+        Tool("unshare", ("unshare", "--version"), r"util-linux ([\d.]+)",
+             "apt-get install util-linux (Linux only)"),
     )
 }
 
@@ -107,6 +109,9 @@ def tools_for(profile: Profile) -> list[ToolNeed]:
     if argocd.enabled and argocd.mode == "processes":
         needs += [ToolNeed("redis-server", "Argo CD as local processes"),
                   ToolNeed("git", "Argo CD as local processes")]
+    sealed = profile.components.sealed_secrets
+    if sealed.enabled and sealed.mode == "processes":
+        needs.append(ToolNeed("unshare", "Sealed Secrets as a local process (a mount namespace)"))
     charts = [name for name, component in profile.components
               if component.enabled and isinstance(component.chart, ChartSource)]
     if charts:

@@ -155,3 +155,10 @@ def test_the_doctor_table_aligns_columns_and_shows_install_hints_for_missing_too
     headings = ["VERSION", "v0.32.0", "missing"]
     version_column = {line.index(word) for line, word in zip(lines, headings, strict=False)}
     assert len(version_column) == 1
+
+
+def test_sealed_secrets_as_a_local_process_needs_unshare_for_its_mount_namespace() -> None:
+    on = profile("local", components={"sealed_secrets": {"mode": "processes"}})
+    assert [n.name for n in tools.tools_for(on) if not n.optional] == ["unshare"]
+    off = profile("local", components={"sealed_secrets": {"mode": "processes", "enabled": False}})
+    assert [n.name for n in tools.tools_for(off) if not n.optional] == []
