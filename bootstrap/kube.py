@@ -7,6 +7,7 @@ the code (health rules, plans) stays pure and testable without a client.
 from __future__ import annotations
 
 import contextlib
+import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -61,6 +62,14 @@ class Kube:
         self.api = api
         self.request_timeout = request_timeout
         self._dynamic: dynamic.DynamicClient | None = None
+        # The dynamic client's discovery cache is not thread-safe: stages running side by side
+        # share this connection, and one invalidating the cache while another looked a kind up
+        # raised KeyError('resources') in the other.
+        self._discovery = threading.RLock()
+        # By default the client keeps its discovery cache in one file per API address under the
+        # system temp directory, shared by every process and every cluster ever served there: a
+        # cluster rebuilt on the same port would start from the old one's kinds. Ours is private.
+        self._cache_dir = tempfile.TemporaryDirectory(prefix="clusterboot-discovery-")
 
     @classmethod
     def connect(
@@ -80,27 +89,33 @@ class Kube:
     # -- discovery --------------------------------------------------------------------------
     @property
     def dyn(self) -> dynamic.DynamicClient:
-        if self._dynamic is None:
-            self._dynamic = _translate(lambda: dynamic.DynamicClient(self.api), "discovery")
-        return self._dynamic
+        with self._discovery:
+            if self._dynamic is None:
+                cache = str(Path(self._cache_dir.name) / "discovery.json")
+                self._dynamic = _translate(
+                    lambda: dynamic.DynamicClient(self.api, cache_file=cache), "discovery"
+                )
+            return self._dynamic
 
     def refresh_discovery(self) -> None:
         """Forget cached API groups, e.g. after a CRD became Established."""
-        if self._dynamic is not None:
-            self._dynamic.resources.invalidate_cache()
+        with self._discovery:
+            if self._dynamic is not None:
+                self._dynamic.resources.invalidate_cache()
 
     def resource(self, api_version: str, kind: str) -> Any:
-        try:
-            return self.dyn.resources.get(api_version=api_version, kind=kind)
-        except ResourceNotFoundError:
-            self.refresh_discovery()
+        with self._discovery:
             try:
                 return self.dyn.resources.get(api_version=api_version, kind=kind)
-            except ResourceNotFoundError as err:
-                raise TemporaryError(
-                    f'no matches for kind "{kind}" in version "{api_version}"',
-                    hint="its CustomResourceDefinition is missing or not Established yet",
-                ) from err
+            except ResourceNotFoundError:
+                self.refresh_discovery()
+                try:
+                    return self.dyn.resources.get(api_version=api_version, kind=kind)
+                except ResourceNotFoundError as err:
+                    raise TemporaryError(
+                        f'no matches for kind "{kind}" in version "{api_version}"',
+                        hint="its CustomResourceDefinition is missing or not Established yet",
+                    ) from err
 
     # -- reads ------------------------------------------------------------------------------
     def get(
