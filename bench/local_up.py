@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import socket
 import statistics
 import sys
 import tempfile
@@ -28,13 +27,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from local_cluster import free_port  # noqa: E402 - bench/ is on sys.path when run as a script
+
 from bootstrap import app  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def profile(directory: Path) -> Path:

@@ -17,6 +17,8 @@ from types import TracebackType
 
 from bootstrap import kube, runner, wait
 from bootstrap.config import SealedSecrets
+from bootstrap.controlplane import mounts
+from bootstrap.controlplane.sealed_secrets_processes import SERVICE_ACCOUNT_DIR
 from bootstrap.errors import GateFailed
 from bootstrap.stage import Verdict
 from tests.integration import platform
@@ -30,11 +32,6 @@ BIN_DIR = (
     / f"sealed-secrets-{VERSION}"
 )
 ACCOUNT = "sealed-secrets-controller"
-# Mount the service-account directory where InClusterConfig looks, then become the controller.
-MOUNT = (
-    "set -e; mount -t tmpfs tmpfs /run; d=/run/secrets/kubernetes.io/serviceaccount; "
-    'mkdir -p "$d"; mount --bind "$1" "$d"; shift; exec "$@"'
-)
 
 
 def built() -> bool:
@@ -72,19 +69,16 @@ class Controller:
             "nsenter",
             f"--net=/proc/{platform.keeper_pid(self.cluster)}/ns/net",
             "--",
-            "unshare",
-            "--mount",
-            "--propagation",
-            "private",
-            "--",
-            "sh",
-            "-c",
-            MOUNT,
-            "sh",
-            str(account),
-            str(BIN_DIR / "controller"),
-            "--listen-addr=127.0.0.1:8080",
-            "--listen-metrics-addr=127.0.0.1:8081",
+            *mounts.bound(
+                tmpfs="/run",
+                source=str(account),
+                target=SERVICE_ACCOUNT_DIR,
+                argv=[
+                    str(BIN_DIR / "controller"),
+                    "--listen-addr=127.0.0.1:8080",
+                    "--listen-metrics-addr=127.0.0.1:8081",
+                ],
+            ),
         ]
         env = {
             "KUBERNETES_SERVICE_HOST": "127.0.0.1",
