@@ -1,6 +1,7 @@
-"""Pinned upstream artifacts: which manifest each component version comes from (URL and
-sha256), downloads through httpx with the checksum verified, a content-addressed cache, and the
-bundle directory an air-gapped rebuild reads instead of the network.
+"""Pinned upstream artifacts: the profile's source for each component, or the default for its
+version (``bootstrap.pins``), downloads through httpx with the checksum verified, a
+content-addressed cache, and the bundle directory an air-gapped rebuild reads instead of the
+network.
 
 Where files come from, in order: ``artifacts.dir`` when the profile sets it (never the network:
 a missing file is an InputError naming it), else the cache (``artifacts.cache_dir`` or
@@ -31,7 +32,7 @@ from typing import BinaryIO
 import httpx
 import structlog
 
-from bootstrap import helm, retry
+from bootstrap import helm, pins, retry
 from bootstrap.config import ChartSource, ManifestSource, Profile
 from bootstrap.errors import InputError, TemporaryError
 
@@ -43,28 +44,6 @@ DOWNLOAD = retry.Policy("download", attempts=4, first_delay=1.0, max_delay=8.0)
 TIMEOUT = httpx.Timeout(60.0, connect=15.0)
 _CHUNK = 1 << 16
 
-# (component, version) -> the upstream manifest and its sha256, computed from the file at that
-# tag (raw.githubusercontent.com serves the git blob, byte for byte). Sealed Secrets' manifest
-# is a release asset built by CI, not a file in git, so no sum could be verified for it here:
-# a profile that enables it gives `components.sealed_secrets.source: {url, sha256}` itself.
-DEFAULT_SOURCES: dict[tuple[str, str], ManifestSource] = {
-    ("metallb", "v0.15.2"): ManifestSource(
-        url="https://raw.githubusercontent.com/metallb/metallb/v0.15.2/config/manifests/metallb-native.yaml",
-        sha256="a1b04c376fb39c93265f551fe23716a3ae6e09b790edb3bf257d3fc784c35a18",
-    ),
-    ("metallb", "v0.15.3"): ManifestSource(
-        url="https://raw.githubusercontent.com/metallb/metallb/v0.15.3/config/manifests/metallb-native.yaml",
-        sha256="84b4e102f2b65f5d69085f5816c29362b74641873d8ac3de996e5f86a8219176",
-    ),
-    ("argocd", "v3.2.11"): ManifestSource(
-        url="https://raw.githubusercontent.com/argoproj/argo-cd/v3.2.11/manifests/install.yaml",
-        sha256="6cdd269e07f27b50f9e481cc7e685443b26b79372001ff7868ff1543610417bd",
-    ),
-    ("argocd", "v3.2.12"): ManifestSource(
-        url="https://raw.githubusercontent.com/argoproj/argo-cd/v3.2.12/manifests/install.yaml",
-        sha256="1097a8e8cdc1ed00831ec35338584ecaa2f79d29868fc0c2c5be61cce96253b8",
-    ),
-}
 UPSTREAM_HINTS = {
     "metallb": "config/manifests/metallb-native.yaml at the MetalLB release tag",
     "argocd": "manifests/install.yaml at the Argo CD release tag",
@@ -111,7 +90,7 @@ def artifact_for(profile: Profile, component: str) -> Artifact:
     """
     settings = getattr(profile.components, component)
     key = f"components.{component}.source"
-    chart: ChartSource | None = settings.chart
+    chart = pins.chart_for(profile, component)
     if chart is not None:
         return Artifact(
             component,
@@ -120,7 +99,7 @@ def artifact_for(profile: Profile, component: str) -> Artifact:
             chart.sha256 or "",
             chart=chart,
         )
-    source: ManifestSource | None = settings.source or DEFAULT_SOURCES.get(
+    source: ManifestSource | None = settings.source or pins.DEFAULT_SOURCES.get(
         (component, settings.version)
     )
     if source is None:
@@ -128,8 +107,8 @@ def artifact_for(profile: Profile, component: str) -> Artifact:
             f"{key} is needed: clusterboot ships no verified checksum for {component} "
             f"{settings.version}",
             hint=f"set {key}: {{url: <{UPSTREAM_HINTS[component]}>, sha256: <its sha256>}} "
-            "(`sha256sum` of the file you trust), or pin a version listed in "
-            "bootstrap/artifacts.py",
+            f"(`sha256sum` of the file you trust) or components.{component}.chart, or pin a "
+            "version listed in bootstrap/pins.py",
         )
     return Artifact(component, settings.version, source.url, source.sha256)
 

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bootstrap.config import ChartSource, Profile
+from bootstrap import pins
+from bootstrap.config import Profile
 from bootstrap.errors import ClusterbootError, MissingTool
 
 if TYPE_CHECKING:
@@ -113,7 +114,8 @@ def tools_for(profile: Profile) -> list[ToolNeed]:
     if sealed.enabled and sealed.mode == "processes":
         needs.append(ToolNeed("unshare", "Sealed Secrets as a local process (a mount namespace)"))
     charts = [name for name, component in profile.components
-              if component.enabled and isinstance(component.chart, ChartSource)]
+              if component.enabled and getattr(component, "mode", "manifests") != "processes"
+              and pins.chart_for(profile, name) is not None]
     if charts:
         needs.append(ToolNeed("helm", "Helm charts: " + ", ".join(charts)))
     return needs

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bootstrap import app, sealing
+from bootstrap import app, pins, sealing
 from bootstrap.stage import Verdict
 from tests.integration import platform, sealed_controller
 from tests.integration.localcluster import LocalCluster, write_profile
@@ -132,3 +132,33 @@ def test_sealed_secrets_from_its_chart_installs_reruns_clean_and_plans_an_upgrad
     assert app.plan(inv) == 0, err.getvalue()
     image_tag = deployment["spec"]["template"]["spec"]["containers"][0]["image"].rpartition(":")[2]
     assert f"upgrade Sealed Secrets {image_tag} → v0.99.0" in out.getvalue()
+
+
+def test_the_default_sealed_secrets_source_is_its_chart_with_the_controller_image_pinned(
+    tmp_path: Path, with_helm: None, cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No source in the profile: the shipped default chart, its repository swapped for a
+    file:// one holding the same chart version (the https one is beyond this machine)."""
+    key = ("sealed_secrets", VERSION)
+    default = pins.DEFAULT_CHARTS[key]
+    source = upstream_chart()
+    assert chart_version(source) == default.version, "the default chart is not the one at the tag"
+    repo, home = tmp_path / "repo", tmp_path / "helm-home"
+    helm("package", str(source), "-d", str(repo), home=home)
+    helm("repo", "index", str(repo), home=home)
+    local = default.model_copy(update={"repository": repo.as_uri()})
+    monkeypatch.setitem(pins.DEFAULT_CHARTS, key, local)
+
+    platform.up_ok(cluster, "components.sealed_secrets.enabled=true")
+    assert platform.stage_report(cluster, "sealed_secrets")["changes"] == [
+        f"install Sealed Secrets {VERSION} into kube-system"
+    ]
+    deployment = cluster.kube().get(
+        "apps/v1", "Deployment", "sealed-secrets-controller", "kube-system"
+    )
+    assert deployment is not None
+    image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image.endswith(":" + VERSION.removeprefix("v")), image
+
+    platform.up_ok(cluster, "components.sealed_secrets.enabled=true")
+    assert platform.stage_report(cluster, "sealed_secrets")["changes"] == []

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bootstrap import app, argocd_setup, artifacts, kube, runner, sealing
+from bootstrap import app, argocd_setup, kube, pins, runner, sealing
 from bootstrap import metallb_pool as lb
 from bootstrap.errors import ClusterbootError
 from tests.integration import platform, upstream_like
@@ -213,7 +213,7 @@ def module_cache_install() -> tuple[str, Path] | None:
         root = runner.LocalRunner().run(["go", "env", "GOMODCACHE"], timeout=60).stdout.strip()
     except ClusterbootError:
         return None
-    for component, version in artifacts.DEFAULT_SOURCES:
+    for component, version in pins.DEFAULT_SOURCES:
         path = Path(root) / f"github.com/argoproj/argo-cd/v3@{version}/manifests/install.yaml"
         if component == "argocd" and path.is_file():
             return version, path
@@ -227,7 +227,7 @@ def test_the_pinned_upstream_argocd_installs_air_gapped_from_a_bundle_directory(
     if found is None:
         pytest.skip("no pinned Argo CD version in the Go module cache (make argocd)")
     version, upstream = found
-    pinned = artifacts.DEFAULT_SOURCES[("argocd", version)]
+    pinned = pins.DEFAULT_SOURCES[("argocd", version)]
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     (bundle / pinned.sha256).write_bytes(upstream.read_bytes())  # checked against the pin

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bootstrap import artifacts
+from bootstrap import artifacts, helm
 from bootstrap.config import Profile
 from bootstrap.errors import InputError, TemporaryError
 
@@ -290,9 +290,29 @@ def test_pinned_versions_have_default_sources_at_their_tag(
 
 def test_a_version_without_a_verified_default_asks_the_profile_for_a_source() -> None:
     with pytest.raises(InputError) as caught:
-        artifacts.artifact_for(profile(sealed_secrets={"version": "v0.36.6"}), "sealed_secrets")
+        artifacts.artifact_for(profile(sealed_secrets={"version": "v0.36.5"}), "sealed_secrets")
     assert "components.sealed_secrets.source is needed" in caught.value.message
     assert "sha256" in caught.value.hint
+    assert "components.sealed_secrets.chart" in caught.value.hint
+
+
+def test_sealed_secrets_defaults_to_its_official_chart_with_the_controller_image_pinned() -> None:
+    found = artifacts.artifact_for(profile(sealed_secrets={"version": "v0.36.6"}), "sealed_secrets")
+    assert found.chart is not None
+    assert found.url == "https://bitnami-labs.github.io/sealed-secrets/index.yaml"
+    assert (found.chart.chart, found.chart.version) == ("sealed-secrets", "2.18.4")
+    assert found.sha256 == ""  # the index's digest, checked and recorded on first use
+    values = helm.values_for("sealed_secrets", found.chart)
+    assert values["image"] == {"tag": "0.36.6"}
+    assert values["fullnameOverride"] == "sealed-secrets-controller"
+
+
+def test_a_profile_manifest_source_wins_over_the_default_chart() -> None:
+    own = {"url": "file:///srv/mirror/controller.yaml", "sha256": SUM}
+    found = artifacts.artifact_for(
+        profile(sealed_secrets={"version": "v0.36.6", "source": own}), "sealed_secrets"
+    )
+    assert (found.chart, found.url) == (None, own["url"])
 
 
 def test_the_profile_source_wins_over_the_default() -> None:

@@ -146,6 +146,7 @@ def test_a_secret_from_the_environment_never_reaches_output_or_report_of_a_faili
         tmp_path,
         {
             "cluster": {"provider": "local", "name": "sec"},
+            "components": {"sealed_secrets": {"enabled": False}},  # no helm needed
             "root_app": {
                 "repo_url": "https://git.example/platform.git",
                 "credentials": {"password": "${GITOPS_TOKEN}"},

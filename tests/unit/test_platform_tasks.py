@@ -66,7 +66,10 @@ def test_invoke_bundle_fills_a_directory_that_an_air_gapped_profile_reads(tmp_pa
 
 def test_bundle_refuses_a_component_without_a_verified_source(tmp_path: Path) -> None:
     profile = local_profile(
-        tmp_path, components={"sealed_secrets": {"enabled": True, "mode": "manifests"}}
+        tmp_path,
+        components={
+            "sealed_secrets": {"enabled": True, "mode": "manifests", "version": "v0.36.5"}
+        },
     )
     inv, _, err = invocation(profile)
     assert app.bundle(inv, out_dir=tmp_path / "bundle") == 2

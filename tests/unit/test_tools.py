@@ -27,8 +27,12 @@ PROVIDER_SECTIONS: dict[str, dict[str, Any]] = {
 
 
 def profile(provider: str, **extra: Any) -> Profile:
+    """A profile for ``provider``; Sealed Secrets off (its default source is a chart: helm)."""
     cluster = {"provider": provider, "name": "c1", **PROVIDER_SECTIONS.get(provider, {})}
-    return Profile.model_validate({"name": "p", "cluster": cluster, **extra})
+    components = {"sealed_secrets": {"enabled": False}, **extra.pop("components", {})}
+    return Profile.model_validate(
+        {"name": "p", "cluster": cluster, "components": components, **extra}
+    )
 
 
 def fake_tool(bin_dir: Path, name: str, body: str) -> None:
@@ -69,6 +73,24 @@ def test_each_provider_requires_its_own_tools_and_no_others(
 def test_the_local_profile_lists_go_only_as_optional_for_building_binaries() -> None:
     needs = tools.tools_for(profile("local"))
     assert [(n.name, n.optional) for n in needs] == [("go", True)]
+
+
+@pytest.mark.parametrize(
+    ("sealed_secrets", "needs_helm"),
+    [
+        ({}, True),  # the default source for the pinned version is the upstream chart
+        ({"source": {"url": "https://mirror.example/controller.yaml", "sha256": "0" * 64}}, False),
+        ({"mode": "processes"}, False),  # built locally; its stage finds helm itself
+        ({"enabled": False}, False),
+    ],
+)
+def test_helm_is_needed_exactly_when_a_component_comes_from_a_chart(
+    sealed_secrets: dict[str, Any], needs_helm: bool
+) -> None:
+    chosen = profile("local", components={"sealed_secrets": {"enabled": True, **sealed_secrets}})
+    helm = [n for n in tools.tools_for(chosen) if n.name == "helm"]
+    assert bool(helm) == needs_helm
+    assert all(n.needed_for == "Helm charts: sealed_secrets" for n in helm)
 
 
 def test_argo_cd_as_local_processes_also_needs_redis_and_git() -> None:
