@@ -10,18 +10,14 @@ server process runs (kwok), so there this stage creates it the way the server wo
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from bootstrap import argocd_setup as setup
 from bootstrap import artifacts, install
-from bootstrap.config import Profile
 from bootstrap.controlplane import argocd_processes as processes
-from bootstrap.controlplane import binaries
-from bootstrap.controlplane.cluster import LocalControlPlane
 from bootstrap.errors import TemporaryError
-from bootstrap.stage import Change, Context, Stage, Verdict
-from stages.cluster_local import ClusterLocal
+from bootstrap.stage import Change, Context, Verdict
+from stages.platform_component import PlatformComponent
 
 TITLE = "Argo CD"
 REDIS_RACE = (
@@ -30,14 +26,9 @@ REDIS_RACE = (
 )
 
 
-class ArgoCD(Stage):
+class ArgoCD(PlatformComponent):
     name = "argocd"
-    needs = ("cluster",)
-
-    def skip_reason(self, profile: Profile) -> str | None:
-        if not profile.components.argocd.enabled:
-            return "not enabled in the profile (components.argocd.enabled)"
-        return None
+    build_dir = staticmethod(processes.bin_dir)
 
     def preflight(self, ctx: Context) -> None:
         """The pinned manifest is at hand and verified (downloaded now, or from the bundle);
@@ -47,15 +38,6 @@ class ArgoCD(Stage):
             return
         artifact = artifacts.artifact_for(ctx.profile, "argocd")
         artifacts.Store.for_profile(ctx.profile).path(artifact)
-
-    @staticmethod
-    def _processes(ctx: Context) -> bool:
-        return ctx.profile.components.argocd.mode == "processes"
-
-    @staticmethod
-    def _bin_dir(ctx: Context) -> Path:
-        root = binaries.cache_dir(ctx.profile.cluster.local)
-        return processes.bin_dir(root, ctx.profile.components.argocd.version)
 
     @staticmethod
     def namespace(ctx: Context) -> str:
@@ -89,9 +71,6 @@ class ArgoCD(Stage):
 
     def _makes_project(self, ctx: Context) -> bool:
         return ctx.cluster.provider == "local" or self._processes(ctx)
-
-    def _plane(self, ctx: Context) -> LocalControlPlane:
-        return ClusterLocal().plane(ctx)
 
     def _processes_plan(self, ctx: Context) -> Iterator[Change]:
         plane = self._plane(ctx)

@@ -15,30 +15,28 @@ webhook and the probe Service gets a real address from the pool.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from bootstrap import artifacts, install
 from bootstrap import metallb_pool as lb
 from bootstrap.config import Profile
-from bootstrap.controlplane import binaries, pki
 from bootstrap.controlplane import metallb_processes as processes
-from bootstrap.controlplane.cluster import LocalControlPlane
+from bootstrap.controlplane import pki
 from bootstrap.errors import InputError, StageFailed, TemporaryError
 from bootstrap.kube import ObjectRef
-from bootstrap.stage import Change, Context, Stage, Verdict
-from stages.cluster_local import ClusterLocal
+from bootstrap.stage import Change, Context, Verdict
+from stages.platform_component import PlatformComponent
 
 TITLE = "MetalLB"
 
 
-class MetalLB(Stage):
+class MetalLB(PlatformComponent):
     name = "metallb"
-    needs = ("cluster",)
+    build_dir = staticmethod(processes.bin_dir)
 
     def skip_reason(self, profile: Profile) -> str | None:
-        if not profile.components.metallb.enabled:
-            return "not enabled in the profile (components.metallb.enabled)"
+        if (off := super().skip_reason(profile)) is not None:
+            return off
         if profile.cluster.provider == "eks":
             return (
                 "MetalLB does not work on EKS (AWS is not a supported cloud); LoadBalancer "
@@ -61,18 +59,6 @@ class MetalLB(Stage):
                 "MetalLB's controller listens on every interface",
                 hint="drop --unisolated (and cluster.local.isolation: none), or turn MetalLB off",
             )
-
-    @staticmethod
-    def _processes(ctx: Context) -> bool:
-        return ctx.profile.components.metallb.mode == "processes"
-
-    @staticmethod
-    def _bin_dir(ctx: Context) -> Path:
-        root = binaries.cache_dir(ctx.profile.cluster.local)
-        return processes.bin_dir(root, ctx.profile.components.metallb.version)
-
-    def _plane(self, ctx: Context) -> LocalControlPlane:
-        return ClusterLocal().plane(ctx)
 
     def docs(self, ctx: Context) -> list[install.Doc]:
         """The manifest, its namespace labelled privileged for Pod Security Admission."""

@@ -18,16 +18,13 @@ import base64
 import shutil
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 from bootstrap import artifacts, install, runner, sealing, secrets, wait
-from bootstrap.config import Profile
 from bootstrap.controlplane import argocd_processes, binaries
 from bootstrap.controlplane import sealed_secrets_processes as processes
-from bootstrap.controlplane.cluster import LocalControlPlane
 from bootstrap.errors import InputError, StageFailed
-from bootstrap.stage import Change, Context, Stage, Verdict
-from stages.cluster_local import ClusterLocal
+from bootstrap.stage import Change, Context, Verdict
+from stages.platform_component import PlatformComponent
 
 TITLE = "Sealed Secrets"
 CONTROLLER = "sealed-secrets-controller"
@@ -35,14 +32,9 @@ UPSTREAM_NAMESPACE = "kube-system"
 Keys = list[install.Doc]
 
 
-class SealedSecrets(Stage):
+class SealedSecrets(PlatformComponent):
     name = "sealed_secrets"
-    needs = ("cluster",)
-
-    def skip_reason(self, profile: Profile) -> str | None:
-        if not profile.components.sealed_secrets.enabled:
-            return "not enabled in the profile (components.sealed_secrets.enabled)"
-        return None
+    build_dir = staticmethod(processes.bin_dir)
 
     def preflight(self, ctx: Context) -> None:
         """The manifest (or, in processes mode, the local build and helm) is at hand and
@@ -54,15 +46,6 @@ class SealedSecrets(Stage):
             artifact = artifacts.artifact_for(ctx.profile, "sealed_secrets")
             artifacts.Store.for_profile(ctx.profile).path(artifact)
         sealing.read_backup(ctx.profile)
-
-    @staticmethod
-    def _processes(ctx: Context) -> bool:
-        return ctx.profile.components.sealed_secrets.mode == "processes"
-
-    @staticmethod
-    def _bin_dir(ctx: Context) -> Path:
-        root = binaries.cache_dir(ctx.profile.cluster.local)
-        return processes.bin_dir(root, ctx.profile.components.sealed_secrets.version)
 
     @staticmethod
     def _helm(ctx: Context) -> str:
@@ -161,9 +144,6 @@ class SealedSecrets(Stage):
     def _restart(self, ctx: Context, docs: list[install.Doc]) -> None:
         for pod in self.controller_pods(ctx, docs):
             ctx.kube.delete("v1", "Pod", pod["metadata"]["name"], self.namespace(ctx))
-
-    def _plane(self, ctx: Context) -> LocalControlPlane:
-        return ClusterLocal().plane(ctx)
 
     def _processes_plan(self, ctx: Context, *, restart: bool) -> Iterator[Change]:
         plane = self._plane(ctx)
