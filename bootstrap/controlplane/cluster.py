@@ -20,7 +20,7 @@ import yaml
 from bootstrap import runner, wait
 from bootstrap.config import LocalCluster
 from bootstrap.controlplane import binaries, components, pki
-from bootstrap.controlplane.layout import Layout, read_pid, read_state
+from bootstrap.controlplane.layout import KEEPER_PROTOCOL, Layout, read_pid, read_state
 from bootstrap.errors import ClusterbootError, GateFailed
 from bootstrap.stage import Verdict
 
@@ -155,6 +155,7 @@ class LocalControlPlane:
         """Make the keeper run exactly these components for ``group`` (in this order), beside
         other groups', in the cluster's namespace, started after and stopped before the control
         plane."""
+        self._require_protocol(KEEPER_PROTOCOL, f"run {group}")
         spec = json.loads(self.layout.spec_file.read_text())
         names = {c["name"] for c in extras}
         core = [c for c in spec["components"] if c["name"] in COMPONENTS]
@@ -166,6 +167,18 @@ class LocalControlPlane:
         spec["components"] = core + others + [{**c, "group": group} for c in extras]
         self.layout.spec_file.write_text(json.dumps(spec, indent=2) + "\n")
         self.restart_dead(clock=clock)
+
+    def _require_protocol(self, needed: int, what: str) -> None:
+        """Refuse, saying how to recover, when the running keeper is too old to ``what``."""
+        state = read_state(self.layout.state_file)
+        found = int(state.get("protocol", 1))
+        if found < needed:
+            raise ClusterbootError(
+                f"the local cluster's keeper (pid {state.get('keeper_pid', '?')}) was started by "
+                f"an older clusterboot and cannot {what} (keeper protocol {found}, needs {needed})",
+                hint="recreate the cluster: `invoke down` then `invoke up` (the GitOps "
+                "repository brings everything back)",
+            )
 
     def clear_leftovers(self) -> list[str]:
         """Stop processes from an earlier cluster whose keeper died; remove stale pid files."""

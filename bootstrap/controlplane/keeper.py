@@ -24,7 +24,7 @@ import httpx
 
 from bootstrap import runner
 from bootstrap.controlplane import netns, relay
-from bootstrap.controlplane.layout import Layout, write_state
+from bootstrap.controlplane.layout import KEEPER_PROTOCOL, Layout, write_state
 
 _TICK = 0.2
 
@@ -40,6 +40,7 @@ class Keeper:
         self.restart = threading.Event()
         self.state: dict[str, Any] = {
             "keeper_pid": os.getpid(),
+            "protocol": KEEPER_PROTOCOL,
             "phase": "starting",
             "generation": 0,
         }

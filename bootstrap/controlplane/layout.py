@@ -61,6 +61,11 @@ class Layout:
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
+KEEPER_PROTOCOL = 2
+"""What a keeper understands, written into ``state.json``: 2 reloads its spec on SIGHUP (extra
+components such as Argo CD's); a keeper without the field predates that."""
+
+
 def write_state(path: Path, state: dict[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(state, indent=2) + "\n")

@@ -14,7 +14,7 @@ import pytest
 
 from bootstrap import kube, wait
 from bootstrap.controlplane import netns
-from bootstrap.controlplane.layout import read_pid
+from bootstrap.controlplane.layout import KEEPER_PROTOCOL, read_pid, read_state
 from bootstrap.stage import Verdict
 from tests.integration.localcluster import LocalCluster
 
@@ -214,3 +214,9 @@ def test_every_component_listens_on_loopback_only(local_cluster: LocalCluster) -
     listening = [line.split() for line in tcp.splitlines()[1:] if line.split()[3] == "0A"]
     assert listening, "nothing listens inside the namespace"
     assert {row[1].split(":")[0] for row in listening} == {"0100007F"}
+
+
+def test_the_keeper_states_the_protocol_it_speaks(local_cluster: LocalCluster) -> None:
+    state = read_state(local_cluster.state_dir / "local-cluster" / "state.json")
+    assert state["protocol"] == KEEPER_PROTOCOL
+    assert state["keeper_pid"] == read_pid(local_cluster.state_dir / "local-cluster" / "keeper.pid")
