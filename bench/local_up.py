@@ -76,9 +76,13 @@ def main() -> None:
     firsts, agains = [], []
     stages: dict[str, list[float]] = defaultdict(list)
     wave_times: dict[int, list[float]] = defaultdict(list)
-    for _ in range(args.runs):
+    for run in range(1, args.runs + 1):
         with tempfile.TemporaryDirectory(prefix="cb-bench-up-") as tmp:
             first, again, report = one_run(Path(tmp))
+        parts = ", ".join(
+            f"{s['name']} {float(s.get('seconds') or 0):.1f}" for s in report["stages"]
+        )
+        print(f"run {run}: up {first:.1f} s ({parts}); re-run {again:.2f} s", flush=True)
         firsts.append(first)
         agains.append(again)
         for stage in report["stages"]:

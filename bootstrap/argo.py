@@ -23,13 +23,17 @@ CACHED = "(cached)"  # "Manifest generation error (cached)": only a hard refresh
 
 Obj = Mapping[str, Any]
 Outcome = Literal["passed", "waiting", "failed"]
-Remedy = Literal["refresh", "sync"]
+Remedy = Literal["refresh", "recheck", "sync"]
+"""refresh: a hard refresh (manifests generated anew); recheck: a normal refresh (compare and
+assess health again from Argo CD's live cache); sync: an explicit sync operation."""
 
 
 @dataclass(frozen=True)
 class Limits:
     max_refreshes: int = 3
     max_syncs: int = 2
+    recheck_after: float = 15.0
+    """Seconds a Synced but Progressing app may go without a reconcile before a recheck."""
 
 
 @dataclass(frozen=True)
@@ -235,9 +239,14 @@ def _sync_and_health(app: Obj, seen: Seen) -> AppVerdict | None:
         return AppVerdict("failed", why, details=tuple(diagnosis(app)))
     waiting = f"Synced, {state}: {message}".rstrip(": ")
     # Argo CD may hold a health computed before its resources settled (a CRD assessed before
-    # it was Established) until its periodic resync, minutes away: ask for a fresh look.
+    # it was Established) until its periodic resync, minutes away: ask for a fresh look, first
+    # a cheap one once it has not reconciled for a while, then a hard one.
     if state == "Progressing" and age > seen.grace / 3:
         return AppVerdict("waiting", waiting, remedy="refresh")
+    reconciled = _epoch(status.get("reconciledAt"))
+    unseen = seen.now - reconciled if reconciled is not None else 0.0
+    if state == "Progressing" and unseen > seen.limits.recheck_after:
+        return AppVerdict("waiting", waiting, remedy="recheck")
     return AppVerdict("waiting", waiting)
 
 

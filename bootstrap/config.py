@@ -258,9 +258,13 @@ class Waves(Model):
     per_wave_seconds: dict[int, Annotated[int, Field(ge=1, le=86400)]] = Field(default_factory=dict)
     progressing_grace_seconds: Annotated[int, Field(ge=0, le=86400)] = 300
     refresh_after_seconds: Annotated[float, Field(ge=0, le=3600)] = 10.0
-    """Pause between two hard refreshes of one app (and before the first, for stale status)."""
+    """Pause between two refreshes of one app (and before the first, for stale status)."""
     max_refreshes: Annotated[int, Field(ge=0, le=100)] = 3
-    """Hard refreshes per app before a ComparisonError that persists fails the walk."""
+    """Hard refreshes per app before a ComparisonError that persists fails the walk; also the
+    most normal refreshes asked of an app whose Progressing health looks stale."""
+    recheck_after_seconds: Annotated[float, Field(ge=0, le=3600)] = 15.0
+    """A Synced but Progressing app Argo CD has not reconciled for this long gets a normal
+    refresh: its health may have been assessed before its resources settled."""
     max_sync_attempts: Annotated[int, Field(ge=0, le=100)] = 2
     """Explicit sync operations per app when auto-sync will not retry the same commit."""
 

@@ -39,7 +39,9 @@ class Settings:
             per_wave={w: float(s) for w, s in waves.per_wave_seconds.items()},
             grace=float(waves.progressing_grace_seconds),
             refresh_after=waves.refresh_after_seconds,
-            limits=argo.Limits(waves.max_refreshes, waves.max_sync_attempts),
+            limits=argo.Limits(
+                waves.max_refreshes, waves.max_sync_attempts, waves.recheck_after_seconds
+            ),
             revisions=dict(revisions or {}),
         )
 
@@ -112,6 +114,7 @@ class Memory:
     joined: float  # clock time it joined a gate
     changed_at: float | None = None  # wall time of our last write
     refreshes: int = 0
+    rechecks: int = 0
     syncs: int = 0
     signature: str = ""
     since: float = 0.0  # wall time the signature was first seen
@@ -139,8 +142,9 @@ def nudge(app: Obj, remedy: argo.Remedy) -> dict[str, Any]:
             "resourceVersion": meta["resourceVersion"],
         },
     }
-    if remedy == "refresh":
-        body["metadata"]["annotations"] = {argo.REFRESH: "hard"}
+    if remedy != "sync":
+        kind = "hard" if remedy == "refresh" else "normal"
+        body["metadata"]["annotations"] = {argo.REFRESH: kind}
         return body
     spec = app.get("spec") or {}
     policy = spec.get("syncPolicy") or {}

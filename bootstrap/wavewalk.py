@@ -1,10 +1,11 @@
 """The wave walk: the root's children grouped by sync-wave and walked in ascending order, each
 wave gated on every child passing ``argo.verdict``; stale or stuck children nudged through the
-API (hard refresh, explicit sync, never over an operation in flight). One watch feeds it all,
-and a wave is entered in the same pass that sees the previous one pass.
+API (hard or normal refresh, explicit sync, never over an operation in flight). One watch feeds
+it all, and a wave is entered in the same pass that sees the previous one pass.
 
-Events: ``wave.start``, ``app.passed``, ``app.refresh``, ``app.sync``, ``wave.done`` and
-``progress`` (the console's live line: wave n: k/m healthy, the slowest app and why).
+Events: ``wave.start``, ``app.passed``, ``app.refresh``, ``app.recheck``, ``app.sync``,
+``wave.done`` and ``progress`` (the console's live line: wave n: k/m healthy, the slowest app
+and why).
 """
 
 from __future__ import annotations
@@ -216,12 +217,11 @@ class Walk:
         """Apply a hard refresh (paced; the first one at once when ``at_once``) or an explicit
         sync (limited) to one app."""
         memory, limits = self.memory[name], self.settings.limits
-        if remedy == "refresh":
+        if remedy != "sync":
             last = max(memory.since, memory.changed_at or 0.0)
             early = now - last < self.settings.refresh_after
-            if (early and not (at_once and memory.refreshes == 0)) or (
-                memory.refreshes >= limits.max_refreshes
-            ):
+            done = memory.refreshes if remedy == "refresh" else memory.rechecks
+            if (early and not (at_once and done == 0)) or done >= limits.max_refreshes:
                 return
         elif memory.syncs >= limits.max_syncs:
             return
@@ -233,8 +233,9 @@ class Walk:
             return
         memory.changed_at, memory.judged = now, 0.0
         memory.refreshes += remedy == "refresh"
+        memory.rechecks += remedy == "recheck"
         memory.syncs += remedy == "sync"
-        event = "app.refresh" if remedy == "refresh" else "app.sync"
+        event = {"refresh": "app.refresh", "recheck": "app.recheck"}.get(remedy, "app.sync")
         self.log.info(event, app=name, wave=self.wave, why=memory.last.why)
 
     def _progress(self, key: object, message: str, **fields: Any) -> None:

@@ -3,7 +3,8 @@ real API server that plays Argo CD's application controller for one root app.
 
 When the root Application appears it "syncs" it: creates the children (and ApplicationSets),
 then writes each child's status following its ``Script`` — delays, Degraded, a stuck hook, a
-ComparisonError that only a hard refresh clears, a pending retry, an auto-sync that failed for
+ComparisonError that only a hard refresh clears, a Progressing health that only a refresh
+(normal or hard) brings up to date, a pending retry, an auto-sync that failed for
 the commit and recovers only through an explicit ``.operation``, apps that appear late. Like Argo
 CD it consumes the refresh annotation (bumping ``reconciledAt``) and clears ``.operation`` when
 the operation it started completes. It records what clusterboot asked of it, and when each
@@ -41,6 +42,7 @@ BEHAVIOURS = (
     "autosync_failed",
     "comparison_error",
     "comparison_error_forever",
+    "stale_health",
 )
 
 
@@ -372,6 +374,9 @@ class ArgoSim:
             self._syncing(child)
             due = time.monotonic() + child.script.ready_after
             self.timers.at(due, child.script.name, lambda: self._done(child))
+        if child.script.behaviour == "stale_health" and child.health == "Progressing":
+            self._done(child, consume)  # its resources had settled: a fresh look sees it
+            return
         self._write(child, consume)
 
     def _operate(self, obj: Obj, child: _Child) -> None:
@@ -580,6 +585,7 @@ class ArgoSim:
         plays = {
             "healthy": self._done,
             "progressing": self._progressing,
+            "stale_health": self._progressing,
             "degraded": self._progressing,
             "stuck_hook": self._stuck_hook,
             "retry_pending": self._retry_pending,

@@ -403,3 +403,17 @@ def test_a_wave_deadline_names_every_blocking_app_and_its_last_status(bed: Bed) 
         "loki": ("OutOfSync", "Missing"),
     }
     only_clusterboot_asked(sim.records)
+
+
+def test_a_stale_progressing_health_gets_a_normal_refresh_and_passes(bed: Bed) -> None:
+    """Argo CD kept a health assessed before the app's resources settled (a CRD assessed
+    before it was Established) and does not look again until its periodic resync."""
+    scripts = [Script("monitoring-crds", wave=2, behaviour="stale_health", ready_after=0.1)]
+    with ArgoSim(bed.api, bed.scenario(scripts)) as sim:
+        run = bed.up(sim, progressing_grace_seconds=600, recheck_after_seconds=1)
+    assert run.code == 0, run.err[-2000:]
+    asked = sim.records.refreshes["monitoring-crds"]
+    assert asked == [("normal", waves.NUDGE_MANAGER)]
+    assert [e["app"] for e in run.named("app.recheck")] == ["monitoring-crds"]
+    assert run.report["waves"][0]["apps"][0]["seconds"] < 30
+    only_clusterboot_asked(sim.records)

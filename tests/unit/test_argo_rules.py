@@ -247,11 +247,20 @@ ROWS: list[tuple[str, Obj | None, dict[str, Any], str, str | None, str]] = [
     ),
     ("OutOfSync waits for the sync", app(sync="OutOfSync"), {}, "waiting", None, "OutOfSync"),
     (
-        "Progressing within the grace",
-        app(health="Progressing", health_since=100),
+        "Progressing within the grace, reconciled lately",
+        app(health="Progressing", health_since=100, reconciled=110),
         {},
         "waiting",
         None,
+        "Synced, Progressing",
+    ),
+    (
+        # Argo CD has not looked for 20 s: its health may predate the resources settling.
+        "Progressing within the grace, not reconciled for a while, asks for a normal refresh",
+        app(health="Progressing", health_since=100, reconciled=100),
+        {},
+        "waiting",
+        "recheck",
         "Synced, Progressing",
     ),
     (
