@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from bootstrap import install
+from bootstrap import health_rules, install
 from bootstrap.errors import ClusterbootError
 from bootstrap.kube import Kube, ObjectRef
 
@@ -41,6 +41,7 @@ WORKLOADS = (
 )
 PROJECT = ("argoproj.io/v1alpha1", "AppProject", "default")
 ADMIN_SECRET = "argocd-initial-admin-secret"  # noqa: S105 - a name, not a password
+REDIS_SECRET = "argocd-redis"  # noqa: S105 - a name; key ``auth`` holds the Redis password
 Doc = dict[str, Any]
 
 
@@ -143,3 +144,35 @@ def initial_password(kube: Kube, namespace: str) -> str:
             "once the password is changed: if it was, use the password you chose",
         )
     return base64.b64decode(encoded).decode()
+
+
+def redis_race_victims(pods: Iterable[Doc], secret: Mapping[str, Any] | None) -> list[str]:
+    """Argo CD pods that lost the race with Secret ``argocd-redis`` (contracts §3, #18993,
+    argo-helm #2836) and that a restart fixes: not Ready, and created before the Secret was
+    (NOAUTH without the password, or CreateContainerConfigError naming it). Empty while the
+    Secret is missing: a restart cannot help then. A pod restarted once is created after the
+    Secret, so it is never picked twice."""
+    if secret is None:
+        return []
+    created = health_rules.epoch(secret["metadata"]["creationTimestamp"])
+    victims = []
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        if not str((meta.get("labels") or {}).get("app.kubernetes.io/name", "")).startswith(
+            "argocd-"
+        ):
+            continue
+        ready = health_rules.conditions(pod).get("Ready", {}).get("status") == "True"
+        if ready or meta.get("deletionTimestamp"):
+            continue
+        if health_rules.epoch(meta["creationTimestamp"]) <= created:
+            victims.append(str(meta["name"]))
+    return victims
+
+
+def redis_secret_missing_hint(namespace: str) -> str:
+    return (
+        f"Secret {namespace}/{REDIS_SECRET} does not exist, so Argo CD pods cannot start: "
+        "install.yaml's argocd-redis-secret-init Job creates it "
+        f"(kubectl -n {namespace} logs job/argocd-redis-secret-init)"
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -245,6 +246,107 @@ def test_the_pinned_upstream_argocd_installs_air_gapped_from_a_bundle_directory(
         assert api.get("apps/v1", "Deployment", name, "argocd-upstream"), name
     binding = api.get("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "argocd-server") or {}
     assert binding["subjects"][0]["namespace"] == "argocd-upstream"
+
+
+class RaceKubelet(threading.Thread):
+    """Stands in for the kubelet of node ``NODE`` (no Node object, so kwok leaves its pods
+    alone): a pod it first sees before Secret argocd-redis exists waits in
+    CreateContainerConfigError, as in Argo CD #18993; a later pod runs and is Ready."""
+
+    NODE = "redis-race-node"
+
+    def __init__(self, api: kube.Kube, namespace: str) -> None:
+        super().__init__(daemon=True)
+        self.api, self.namespace, self.stop = api, namespace, threading.Event()
+        self.stuck: list[str] = []
+        self.ran: list[str] = []
+
+    def run(self) -> None:
+        while not self.stop.wait(0.1):
+            pods, _ = self.api.list("v1", "Pod", namespace=self.namespace)
+            secret = self.api.get("v1", "Secret", argocd_setup.REDIS_SECRET, self.namespace)
+            for pod in pods:
+                name = pod["metadata"]["name"]
+                if pod["spec"].get("nodeName") != self.NODE or name in self.stuck + self.ran:
+                    continue
+                (self.ran if secret else self.stuck).append(name)
+                self.api.apply_status(self._status(pod, running=secret is not None))
+
+    def _status(self, pod: dict[str, Any], *, running: bool) -> dict[str, Any]:
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        ready = "True" if running else "False"
+        state = (
+            {"running": {"startedAt": now}}
+            if running
+            else {
+                "waiting": {
+                    "reason": "CreateContainerConfigError",
+                    "message": f'secret "{argocd_setup.REDIS_SECRET}" not found',
+                }
+            }
+        )
+        container = pod["spec"]["containers"][0]
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": pod["metadata"]["name"], "namespace": self.namespace},
+            "status": {
+                "phase": "Running" if running else "Pending",
+                "startTime": now,
+                "conditions": [
+                    {"type": t, "status": s, "lastTransitionTime": now}
+                    for t, s in (("PodScheduled", "True"), ("Ready", ready))
+                ],
+                "containerStatuses": [
+                    {
+                        "name": container["name"],
+                        "image": container["image"],
+                        "imageID": "",
+                        "ready": running,
+                        "restartCount": 0,
+                        "state": state,
+                    }
+                ],
+            },
+        }
+
+
+def test_argocd_pods_that_lost_the_redis_secret_race_are_restarted_and_the_gate_passes(
+    argocd: dict[str, Any], cluster: LocalCluster, api: kube.Kube, tmp_path: Path
+) -> None:
+    namespace = "argocd-redis-race"
+    docs = upstream_like.argocd("v3.2.11")
+    repo = next(d for d in docs if d["metadata"]["name"] == "argocd-repo-server")
+    repo["spec"]["template"]["spec"]["nodeName"] = RaceKubelet.NODE
+    source = upstream_like.serve(docs, tmp_path / "install.yaml")
+    sets = [
+        *platform.component("argocd", source, mode="manifests", namespace=namespace),
+        "waves.progressing_grace_seconds=2",
+    ]
+    kubelet = RaceKubelet(api, namespace)
+    kubelet.start()
+
+    def secret_comes_late() -> None:  # as install.yaml's argocd-redis-secret-init Job would
+        while not kubelet.stuck and not kubelet.stop.wait(0.1):
+            pass
+        api.apply(upstream_like.plain("Secret", argocd_setup.REDIS_SECRET, namespace))
+
+    late = threading.Thread(target=secret_comes_late, daemon=True)
+    late.start()
+    try:
+        ran = stage(platform.up_ok(cluster, *sets), "argocd")
+        stuck, replaced = list(kubelet.stuck), list(kubelet.ran)
+        again = stage(platform.up_ok(cluster, *sets), "argocd")
+    finally:
+        kubelet.stop.set()
+        kubelet.join()
+        late.join()
+    assert len(stuck) == 1, stuck
+    assert replaced, "no pod ran after the Secret existed"
+    assert ran["why"].endswith(f"restarted {stuck[0]} (argocd-redis Secret race)"), ran["why"]
+    assert api.get("v1", "Pod", stuck[0], namespace) is None
+    assert again["changes"] == []
+    assert "restarted" not in again["why"]
 
 
 # -- Sealed Secrets (kwok: no controller runs; see test_sealed_secrets_dr for the real one) --

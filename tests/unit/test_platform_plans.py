@@ -534,3 +534,38 @@ def test_the_health_check_is_added_only_where_argocd_cm_has_none_in_either_form(
     assert list(wanted) == [
         f"data {argocd_setup.HEALTH_KEY if flat_added else argocd_setup.NESTED_KEY}"
     ]
+
+
+def _pod(name: str, created: str, *, ready: bool, app: str = "argocd-repo-server") -> Any:
+    return {
+        "metadata": {
+            "name": name,
+            "creationTimestamp": created,
+            "labels": {"app.kubernetes.io/name": app},
+        },
+        "status": {"conditions": [{"type": "Ready", "status": str(ready)}]},
+    }
+
+
+@pytest.mark.parametrize(
+    ("pod", "restarted"),
+    [
+        (_pod("before", "2026-01-01T10:00:00Z", ready=False), True),
+        (_pod("same-second", "2026-01-01T10:00:05Z", ready=False), True),
+        (_pod("before-but-ready", "2026-01-01T10:00:00Z", ready=True), False),
+        (_pod("after", "2026-01-01T10:00:06Z", ready=False), False),
+        (_pod("not-argo", "2026-01-01T10:00:00Z", ready=False, app="redis-ha"), False),
+    ],
+)
+def test_only_unready_argocd_pods_older_than_the_redis_secret_are_restarted(
+    pod: Any, restarted: bool
+) -> None:
+    secret = {"metadata": {"creationTimestamp": "2026-01-01T10:00:05Z"}}
+    names = [pod["metadata"]["name"]] if restarted else []
+    assert argocd_setup.redis_race_victims([pod], secret) == names
+
+
+def test_no_pod_is_restarted_while_the_redis_secret_is_missing() -> None:
+    stuck = _pod("stuck", "2026-01-01T10:00:00Z", ready=False)
+    assert argocd_setup.redis_race_victims([stuck], None) == []
+    assert "argocd-redis-secret-init" in argocd_setup.redis_secret_missing_hint("argocd")
