@@ -8,6 +8,7 @@ cluster's network namespace, and load-balancer addresses come from a stand-in co
 from __future__ import annotations
 
 import base64
+import contextlib
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes.dynamic.exceptions import NotFoundError
 
 from bootstrap import app, argocd_setup, kube, pins, runner, sealing
 from bootstrap import metallb_pool as lb
@@ -267,7 +269,14 @@ class RaceKubelet(threading.Thread):
             secret = self.api.get("v1", "Secret", argocd_setup.REDIS_SECRET, self.namespace)
             for pod in pods:
                 name = pod["metadata"]["name"]
-                if pod["spec"].get("nodeName") != self.NODE or name in self.stuck + self.ran:
+                if pod["spec"].get("nodeName") != self.NODE:
+                    continue
+                if pod["metadata"].get("deletionTimestamp"):  # its containers have stopped
+                    with contextlib.suppress(NotFoundError):
+                        self.api.resource("v1", "Pod").delete(
+                            name=name, namespace=self.namespace, grace_period_seconds=0
+                        )
+                if name in self.stuck + self.ran:
                     continue
                 (self.ran if secret else self.stuck).append(name)
                 self.api.apply_status(self._status(pod, running=secret is not None))
