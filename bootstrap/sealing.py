@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pyrage
+import structlog
 import yaml
 from cryptography import x509
 
@@ -35,6 +36,7 @@ KEY_LABEL = "sealedsecrets.bitnami.com/sealed-secrets-key"
 LEGACY_KEY = "sealed-secrets-key"  # the single key Secret of controllers before v0.9
 IDENTITY_ENV = "CLUSTERBOOT_AGE_IDENTITY"
 RECORDS = "sealed-secrets-backups.json"
+LEDGER = "clusterboot-sealing-key-backups"
 SERVER_SET = (
     "resourceVersion",
     "uid",
@@ -49,6 +51,7 @@ SERVER_SET = (
 )
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 Doc = dict[str, Any]
+log = structlog.get_logger("clusterboot.sealing")
 
 
 # -- key Secrets ----------------------------------------------------------------------------
@@ -246,20 +249,46 @@ def backup(kube: Kube, profile: Profile, out: Path, *, state_dir: Path) -> list[
             hint="the controller creates its key at its first start: is it running there?",
         )
     write_private(out, encrypt(keys, to))
-    record = {
-        "file": str(out.resolve()),
-        "at": datetime.now(UTC).isoformat(),
-        "keys": sorted(fingerprint(k) for k in keys),
-    }
+    at, fingerprints = datetime.now(UTC).isoformat(), sorted(fingerprint(k) for k in keys)
+    record = {"file": str(out.resolve()), "at": at, "keys": fingerprints}
     path = state_dir / RECORDS
     records = [*_records(path), record]
     write_private(path, (json.dumps(records, indent=2) + "\n").encode())
+    _record_in_cluster(kube, namespace, fingerprints, at)
     return [k["metadata"]["name"] for k in keys]
 
 
-def backed_up(state_dir: Path) -> set[str]:
-    """Fingerprints of every key some recorded backup holds."""
-    return {fp for r in _records(state_dir / RECORDS) for fp in r.get("keys", [])}
+def _record_in_cluster(kube: Kube, namespace: str, fingerprints: list[str], at: str) -> None:
+    """Note in the cluster (ConfigMap ``LEDGER``: certificate fingerprint → when) which keys
+    a backup holds, so a run from another machine does not warn about a key backed up here.
+    Only fingerprints and times: nothing secret."""
+    current = kube.get("v1", "ConfigMap", LEDGER, namespace)
+    data = {**((current or {}).get("data") or {}), **dict.fromkeys(fingerprints, at)}
+    try:
+        kube.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {
+                    "name": LEDGER,
+                    "namespace": namespace,
+                    "labels": {"app.kubernetes.io/managed-by": "clusterboot"},
+                },
+                "data": data,
+            }
+        )
+    except ClusterbootError as err:  # the backup itself is written; only the note is missing
+        log.warning("sealed_secrets.backup_not_recorded", configmap=LEDGER, why=str(err))
+
+
+def backed_up(state_dir: Path, kube: Kube | None = None, namespace: str = "") -> set[str]:
+    """Fingerprints of every key some backup holds: recorded on this machine, or (given
+    ``kube``) noted in the cluster by whoever took it."""
+    found = {fp for r in _records(state_dir / RECORDS) for fp in r.get("keys", [])}
+    if kube is not None:
+        ledger = kube.get("v1", "ConfigMap", LEDGER, namespace) or {}
+        found |= set(ledger.get("data") or {})
+    return found
 
 
 def _records(path: Path) -> list[dict[str, Any]]:

@@ -222,7 +222,8 @@ class SealedSecrets(PlatformComponent):
             if keys
             else "no sealing key: kwok runs no controller to create one on the local cluster"
         )
-        covered = sealing.backed_up(ctx.state_dir) | {sealing.fingerprint(k) for k in backup}
+        covered = sealing.backed_up(ctx.state_dir, ctx.kube, ns)
+        covered |= {sealing.fingerprint(k) for k in backup}
         warning = sealing.stale_backup(keys, covered)
         if warning:
             ctx.log.warning("sealed_secrets.backup_missing", why=warning)

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from kubernetes.dynamic.exceptions import NotFoundError
 
-from bootstrap import app, argocd_setup, kube, pins, runner, sealing
+from bootstrap import app, argocd_setup, kube, pins, profile, runner, sealing
 from bootstrap import metallb_pool as lb
 from bootstrap.errors import ClusterbootError
 from tests.integration import platform, upstream_like
@@ -423,4 +423,9 @@ def test_restored_keys_restart_a_controller_that_started_first_and_a_backup_cove
     inv, out, err = cluster.invocation(*dr)
     assert app.backup(inv, out_file=tmp_path / "again.age") == 0, err.getvalue()
     assert "2 sealing keys backed up" in out.getvalue()
+    assert "WARNING" not in stage(platform.up_ok(cluster, *dr), "sealed_secrets")["why"]
+
+    api.apply(keys.key_secret("sealed-secrets-keyrest3", namespace, days_later=2))
+    settings = profile.load(str(cluster.profile_file), overrides=dr)
+    sealing.backup(api, settings, tmp_path / "elsewhere.age", state_dir=tmp_path / "elsewhere")
     assert "WARNING" not in stage(platform.up_ok(cluster, *dr), "sealed_secrets")["why"]

@@ -37,6 +37,7 @@ class Keys:
 
     def __init__(self, *secrets: dict[str, Any]) -> None:
         self.secrets = secrets
+        self.applied: list[dict[str, Any]] = []
 
     def list(
         self,
@@ -53,7 +54,13 @@ class Keys:
         ], "1"
 
     def get(self, api: str, kind: str, name: str, namespace: str | None = None) -> Any:
-        return next((copy.deepcopy(s) for s in self.secrets if s["metadata"]["name"] == name), None)
+        found = [*self.secrets, *self.applied]
+        return next((copy.deepcopy(s) for s in found if s["metadata"]["name"] == name), None)
+
+    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        self.applied = [o for o in self.applied if o["metadata"]["name"] != obj["metadata"]["name"]]
+        self.applied.append(copy.deepcopy(obj))
+        return obj
 
 
 def identity_file(directory: Path, mode: int = 0o600) -> tuple[Path, Any]:
@@ -88,6 +95,17 @@ def test_a_backup_is_private_and_decrypts_to_the_keys_without_server_fields(
     assert restored == [sealing.strip(KEY, "kube-system")]
     assert "resourceVersion" not in restored[0]["metadata"]
     assert sealing.backed_up(tmp_path) == {sealing.fingerprint(KEY)}
+
+
+def test_a_backup_is_noted_in_the_cluster_for_runs_from_other_machines(tmp_path: Path) -> None:
+    path, _ = identity_file(tmp_path)
+    cluster = Keys(KEY)
+    sealing.backup(cluster, profile(path), tmp_path / "k.age", state_dir=tmp_path / "here")  # type: ignore[arg-type]
+    elsewhere = tmp_path / "another-machine"
+    assert sealing.backed_up(elsewhere) == set()
+    assert sealing.backed_up(elsewhere, cluster, "kube-system") == {sealing.fingerprint(KEY)}  # type: ignore[arg-type]
+    ledger = cluster.get("v1", "ConfigMap", sealing.LEDGER, "kube-system")
+    assert "c2VjcmV0LWtleQ" not in str(ledger)  # fingerprints and times only
 
 
 def test_a_backup_also_takes_the_legacy_single_key(tmp_path: Path) -> None:
