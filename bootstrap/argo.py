@@ -118,6 +118,28 @@ def verdict(
     return AppVerdict("passed", "Synced and Healthy")
 
 
+def root_verdict(
+    root: Obj,
+    *,
+    changed_at: float | None,
+    now: float,
+    refreshes: int,
+    limits: Limits = Limits(),
+    revisions: Mapping[str, str] | None = None,
+) -> AppVerdict | None:
+    """What the root app itself needs before its list of children can be trusted: a fresh
+    look when it is behind the commit clusterboot published, or when it shows an error only a
+    hard refresh clears (a ComparisonError from a repo-server that was not up yet, a cached
+    manifest error), failed once ``limits.max_refreshes`` did not clear it. None: nothing to do
+    for the root (its sync and children are judged elsewhere)."""
+    seen = Seen(now, 0.0, changed_at, None, refreshes, 0, limits, revisions or {})
+    for rule in (_ours_pending, _stale, _behind, _conditions):
+        found = rule(root, seen)
+        if found is not None:
+            return found if found.remedy is not None or found.outcome == "failed" else None
+    return None
+
+
 def _ours_pending(app: Obj, seen: Seen) -> AppVerdict | None:
     """A refresh or an operation not consumed yet: the status is about to change."""
     annotations = (app.get("metadata") or {}).get("annotations") or {}

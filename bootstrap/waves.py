@@ -184,6 +184,22 @@ def failure(
     )
 
 
+def root_failure(name: str, verdict: argo.AppVerdict, root: Obj) -> GateFailed:
+    source = (root.get("spec") or {}).get("source") or {}
+    where = " ".join(
+        f"{key}={source[key]}"
+        for key in ("repoURL", "path", "chart", "targetRevision")
+        if source.get(key)
+    )
+    return GateFailed(
+        GATE,
+        f"root Application {name}: {verdict.why}",
+        blocking=[f"root Application {name} renders {where or 'its spec.source'}"],
+        hint="Argo CD cannot render the root app: check root_app.repo_url, path and "
+        "target_revision, and the repo-server's log",
+    )
+
+
 def timeout(
     wave: int | None, seconds: float, blocking: Mapping[str, str], kids: Mapping[str, int]
 ) -> GateTimeout:

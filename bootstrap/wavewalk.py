@@ -87,8 +87,8 @@ class Walk:
                 )
                 if not self.left and not blockers:
                     return True
-                if root is not None and argo.revision_behind(root, self.settings.revisions):
-                    self._nudge_root(root)
+                if root is not None:
+                    self._tend_root(root)
                 if pending or not self.left:
                     self._expire(self.until, {"children": blockers[0]}, apps, kids)
                     self._progress(None, f"waiting for the children: {blockers[0]}")
@@ -201,15 +201,29 @@ class Walk:
         self.log.info("wave.done", wave=self.wave, seconds=result.seconds, apps=len(result.apps))
         self.wave = None
 
-    def _nudge_root(self, root: Obj) -> None:
+    def _tend_root(self, root: Obj) -> None:
         """A hard refresh of the root when it has not seen the commit clusterboot published
-        (its children may have changed with it)."""
-        name = self.settings.root
+        (its children may have changed with it) or shows an error only a hard refresh clears;
+        the walk fails when the refreshes did not clear it."""
+        name, now = self.settings.root, self.wall()
         if name not in self.memory:
-            self.memory[name] = waves.Memory(joined=self.clock.now(), since=self.wall())
-        behind = argo.revision_behind(root, self.settings.revisions) or "behind"
-        self.memory[name].last = argo.AppVerdict("waiting", behind, remedy="refresh")
-        self._nudge(name, "refresh", root, self.wall(), at_once=True)
+            self.memory[name] = waves.Memory(joined=self.clock.now(), since=now)
+        memory = self.memory[name]
+        verdict = argo.root_verdict(
+            root,
+            changed_at=memory.changed_at,
+            now=now,
+            refreshes=memory.refreshes,
+            limits=self.settings.limits,
+            revisions=self.settings.revisions,
+        )
+        if verdict is None:
+            return
+        memory.last = verdict
+        if verdict.outcome == "failed":
+            raise waves.root_failure(name, verdict, root)
+        if verdict.remedy is not None:
+            self._nudge(name, verdict.remedy, root, now, at_once=verdict.at_once)
 
     def _nudge(
         self, name: str, remedy: argo.Remedy, app: Obj, now: float, *, at_once: bool = False

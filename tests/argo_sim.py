@@ -178,6 +178,9 @@ class Scenario:
     apps: list[Script]
     generators: list[str] = field(default_factory=list)
     revision: str = "main"
+    root_behaviour: str = "healthy"
+    """comparison_error: the root's first comparison fails (a repo-server not up yet) until a
+    hard refresh; comparison_error_forever: every comparison fails."""
 
 
 @dataclass
@@ -267,6 +270,7 @@ class ArgoSim:
         self.timers = _Timers()
         self.cancel, self.stopping = Cancel(), threading.Event()
         self.root_started: float | None = None
+        self.root_refused = False
         self.root_flush_due = False
         self.sets: dict[str, str] = {}  # ApplicationSet name -> uid
         self.ungenerated: dict[str, int] = {}  # ApplicationSet name -> apps still to create
@@ -352,8 +356,7 @@ class ArgoSim:
         meta = obj["metadata"]
         name, version = meta["name"], int(meta["resourceVersion"])
         if name == self.scenario.root:
-            if self.root_started is None:
-                self._sync_root()
+            self._react_root(obj)
             return
         child = self.children.get(name)
         if child is None or version <= child.handled:
@@ -400,6 +403,43 @@ class ArgoSim:
         self._done(child, [{"op": "remove", "path": "/operation"}])
 
     # -- the root and its children -------------------------------------------------------
+    def _react_root(self, obj: Obj) -> None:
+        meta = obj["metadata"]
+        value = (meta.get("annotations") or {}).get(argo.REFRESH)
+        if value is not None:
+            who = manager_of(obj, "metadata", "annotations", argo.REFRESH)
+            self.records.refreshes.setdefault(self.scenario.root, []).append((value, who))
+            path = "/metadata/annotations/" + argo.REFRESH.replace("/", "~1")
+            self._patch(
+                self.scenario.root,
+                [{"op": "test", "path": path, "value": value}, {"op": "remove", "path": path}],
+            )
+        if self.root_started is not None:
+            return
+        behaviour = self.scenario.root_behaviour
+        fixed = behaviour == "comparison_error" and value == "hard"
+        if behaviour == "healthy" or fixed:
+            self._sync_root()
+        elif value is not None or not self.root_refused:
+            self.root_refused = True
+            self._root_comparison_error()
+
+    def _root_comparison_error(self) -> None:
+        message = (
+            "Failed to load target state: failed to generate manifest for source 1 of 1: "
+            "rpc error: code = Unavailable desc = connection error: dial tcp 127.0.0.1:8081: "
+            "connect: connection refused"
+        )
+        status = {
+            "sync": {"status": "Unknown"},
+            "health": {"status": "Healthy"},
+            "reconciledAt": stamp(),
+            "conditions": [
+                {"type": "ComparisonError", "message": message, "lastTransitionTime": stamp()}
+            ],
+        }
+        self._patch(self.scenario.root, [{"op": "add", "path": "/status", "value": status}])
+
     def _sync_root(self) -> None:
         """The root appeared: create what its sync would (ApplicationSets, children)."""
         self.root_started = started = time.monotonic()

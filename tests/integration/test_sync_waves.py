@@ -417,3 +417,27 @@ def test_a_stale_progressing_health_gets_a_normal_refresh_and_passes(bed: Bed) -
     assert [e["app"] for e in run.named("app.recheck")] == ["monitoring-crds"]
     assert run.report["waves"][0]["apps"][0]["seconds"] < 30
     only_clusterboot_asked(sim.records)
+
+
+def test_a_root_app_whose_first_comparison_failed_is_hard_refreshed_and_walked(bed: Bed) -> None:
+    """The root app was compared while the repo-server was not up yet: Argo CD would only
+    look again at its periodic resync, minutes away."""
+    scripts = [Script("namespaces", wave=-1, ready_after=0.1), Script("store", wave=1)]
+    with ArgoSim(bed.api, bed.scenario(scripts, root_behaviour="comparison_error")) as sim:
+        run = bed.up(sim)
+    assert run.code == 0, run.err[-2000:]
+    assert sim.records.refreshes == {bed.root: [("hard", waves.NUDGE_MANAGER)]}
+    assert [e["app"] for e in run.named("app.refresh")] == [bed.root]
+    assert_walked_in_order(run, {-1: {"namespaces"}, 1: {"store"}})
+
+
+def test_a_root_app_that_cannot_be_rendered_fails_with_argo_cds_message(bed: Bed) -> None:
+    scripts = [Script("namespaces", wave=-1)]
+    scenario = bed.scenario(scripts, root_behaviour="comparison_error_forever")
+    with ArgoSim(bed.api, scenario) as sim:
+        run = bed.up(sim, max_refreshes=2)
+    assert run.code == 1
+    why = run.stage("sync_waves")["why"]
+    assert f"root Application {bed.root}: ComparisonError: Failed to load target state" in why
+    assert "connection refused (still, after 2 hard refreshes)" in why
+    assert sim.records.refreshes == {bed.root: [("hard", waves.NUDGE_MANAGER)] * 2}

@@ -600,3 +600,38 @@ def test_a_comparison_error_is_reported_rather_than_waited_out_as_an_old_commit(
     assert blockers == [
         "root Application root: Unknown; ComparisonError: kustomize build: missing-patch.yaml"
     ]
+
+
+UNREACHABLE = {"type": "ComparisonError", "message": "dial tcp 127.0.0.1:8081: connection refused"}
+
+
+@pytest.mark.parametrize(
+    ("root", "changed_at", "refreshes", "outcome", "remedy"),
+    [
+        (app(sync="OutOfSync"), None, 0, None, None),  # creating children: nothing to do
+        (app(), None, 0, None, None),  # already Synced
+        (app(phase=None, reconciled=None), None, 0, None, None),  # not reconciled yet
+        (app(sync="Unknown", conditions=(UNREACHABLE,)), None, 0, "waiting", "refresh"),
+        (app(sync="Unknown"), None, 0, "waiting", "refresh"),  # Unknown with no reason given
+        (app(conditions=({"type": "SyncError", "message": "x"},)), None, 0, None, None),
+        (app(sync="Unknown", conditions=(UNREACHABLE,)), T0 + 25, 1, "waiting", "refresh"),
+        (app(sync="Unknown", conditions=(UNREACHABLE,)), None, 3, "failed", None),
+        (app(annotations={argo.REFRESH: "hard"}), T0 + 25, 1, None, None),  # ours, pending
+    ],
+)
+def test_the_root_is_refreshed_only_for_what_a_hard_refresh_clears(
+    root: Obj, changed_at: float | None, refreshes: int, outcome: str | None, remedy: str | None
+) -> None:
+    found = argo.root_verdict(root, changed_at=changed_at, now=T0 + 30, refreshes=refreshes)
+    judged = (found.outcome, found.remedy) if found else (None, None)
+    assert judged == (outcome, remedy)
+
+
+def test_a_root_that_stays_unrenderable_names_its_source() -> None:
+    verdict = argo.AppVerdict("failed", "ComparisonError: x (still, after 3 hard refreshes)")
+    failed = waves.root_failure("root", verdict, app())
+    assert failed.why == "root Application root: ComparisonError: x (still, after 3 hard refreshes)"
+    assert failed.blocking == [
+        "root Application root renders repoURL=https://git.example/p.git path=apps/a "
+        "targetRevision=main"
+    ]
