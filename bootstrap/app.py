@@ -142,9 +142,12 @@ def print_summary(run: report.Report, out: TextIO, *, report_file: Path) -> None
     ]
     failed = [s for s in run.stages if s.status == "failed"]
     not_run = [s for s in run.stages if s.status == "not-run" and s.why != "not selected"]
+    took = {s.name: f"{s.name} {s.seconds:.1f}s" for s in run.stages}
     lines = [f"{'✓' if run.result == 'succeeded' else '✗'} up {run.result} (profile {run.profile})"]
     if converged:
-        lines.append(f"  converged: {', '.join(converged)}")
+        lines.append(f"  converged: {', '.join(took[name] for name in converged)}")
+    if run.waves:
+        lines.append(f"  waves: {', '.join(_wave_line(w) for w in run.waves)}")
     if skipped:
         lines.append(f"  skipped: {', '.join(skipped)}")
     lines += [f"  failed: {s.name}: {s.why}" for s in failed]
@@ -157,6 +160,11 @@ def print_summary(run: report.Report, out: TextIO, *, report_file: Path) -> None
         lines.append("  run the same command again to continue from where it stopped")
     lines.append(f"  report: {report_file}")
     print(redact("\n".join(lines)), file=out)
+
+
+def _wave_line(wave: report.WaveResult) -> str:
+    apps = len(wave.apps)
+    return f"{wave.wave} {wave.seconds:.1f}s ({apps} app{'s' if apps != 1 else ''})"
 
 
 def plan(inv: Invocation) -> int:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
 
-from bootstrap import report, retry
+from bootstrap import app, report, retry
 from bootstrap.errors import StageFailed, TemporaryError
 
 
@@ -98,3 +99,18 @@ def test_junit_report_has_a_case_per_stage_and_app_with_failures_and_skips(tmp_p
     assert suite.get("skipped") == "1"
     failed = [c.get("name") for c in suite if c.find("failure") is not None]
     assert failed == ["argocd", "api"]
+
+
+def test_the_summary_shows_each_stage_and_wave_with_its_time(tmp_path: Path) -> None:
+    run = sample_report()
+    run.result = "succeeded"
+    for stage in run.stages:
+        stage.status, stage.why, stage.seconds = "changed", "ready", 1.5
+    run.waves.append(report.WaveResult(30, [report.AppResult("shop", "Synced", "Healthy", 1)], 0.5))
+    out = io.StringIO()
+    app.print_summary(run, out, report_file=tmp_path / "r.json")
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "✓ up succeeded (profile ci)"
+    names = [s.name for s in run.stages]
+    assert lines[1] == "  converged: " + ", ".join(f"{n} 1.5s" for n in names)
+    assert lines[2] == "  waves: 1 0.0s (2 apps), 30 0.5s (1 app)"
