@@ -268,7 +268,15 @@ def argocd_password(inv: Invocation) -> int:
 
     def body() -> int:
         ctx = _connected(inv)
-        password = argocd_setup.initial_password(ctx.kube, ctx.profile.components.argocd.namespace)
+        argocd = ctx.profile.components.argocd
+        if argocd.mode == "processes":
+            raise InputError(
+                "this profile runs Argo CD without argocd-server (components.argocd.mode: "
+                "processes), so there is no admin password",
+                hint="use the Applications through the cluster's API: kubectl --kubeconfig "
+                f"{ctx.cluster.kubeconfig} -n {argocd.namespace} get applications",
+            )
+        password = argocd_setup.initial_password(ctx.kube, argocd.namespace)
         secrets.remember(password)  # never in a log line after this
         print(password, file=inv.out)
         return 0

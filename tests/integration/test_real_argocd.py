@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bootstrap import app
 from bootstrap.config import LocalCluster as LocalClusterConfig
 from bootstrap.controlplane import argocd_processes, binaries
 from tests.integration.localcluster import LocalCluster, write_profile
@@ -100,6 +101,11 @@ def test_the_sample_repository_bootstraps_end_to_end_wave_by_wave(tmp_path: Path
         assert changes["sync_waves"], "the walk did not wait for the new commit"
         web = api.get("apps/v1", "Deployment", "web", "web")
         assert (web or {}).get("spec", {}).get("replicas") == 3
+
+        inv, out, err = cluster.invocation()
+        assert app.argocd_password(inv) == 2
+        assert "without argocd-server (components.argocd.mode: processes)" in err.getvalue()
+        assert out.getvalue() == ""
     finally:
         cluster.down()
 
