@@ -248,12 +248,15 @@ def bundle(inv: Invocation, *, out_dir: Path) -> int:
 
     def body() -> int:
         profile = profiles.load(inv.profile, overrides=inv.sets)
-        for entry in artifacts.bundle(profile, out_dir):
+        entries = artifacts.bundle(profile, out_dir)
+        for entry in entries:
             print(
                 f"✓ {entry.component} {entry.version}: {out_dir / entry.file} "
                 f"(sha256 {entry.sha256})",
                 file=inv.out,
             )
+        for name, why in artifacts.not_bundled(profile):
+            print(f"  {name}: nothing to fetch ({why})", file=inv.out)
         print(
             f"  index: {out_dir / artifacts.INDEX}; use it with --set artifacts.dir={out_dir}",
             file=inv.out,

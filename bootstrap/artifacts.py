@@ -116,12 +116,20 @@ def artifact_for(profile: Profile, component: str) -> Artifact:
 def needed(profile: Profile) -> list[Artifact]:
     """Every artifact the profile's enabled components need, in a stable order. A component in
     processes mode needs none: it is built locally, its objects included."""
-    return [
-        artifact_for(profile, name)
-        for name in COMPONENTS
-        if getattr(profile.components, name).enabled
-        and getattr(getattr(profile.components, name), "mode", "manifests") != "processes"
-    ]
+    left_out = dict(not_bundled(profile))
+    return [artifact_for(profile, name) for name in COMPONENTS if name not in left_out]
+
+
+def not_bundled(profile: Profile) -> list[tuple[str, str]]:
+    """The components ``needed`` leaves out, each with the reason."""
+    left_out = []
+    for name in COMPONENTS:
+        settings = getattr(profile.components, name)
+        if not settings.enabled:
+            left_out.append((name, f"components.{name}.enabled is false"))
+        elif getattr(settings, "mode", "manifests") == "processes":
+            left_out.append((name, "mode: processes, built locally from its Go module"))
+    return left_out
 
 
 def default_cache_dir() -> Path:

@@ -269,6 +269,17 @@ def test_a_disabled_component_is_not_bundled(tmp_path: Path) -> None:
     entries = artifacts.bundle(profile(), tmp_path / "b", store=store(tmp_path, counting))
     assert entries == []
     assert counting.requests == []
+    assert artifacts.not_bundled(profile()) == [
+        (name, f"components.{name}.enabled is false") for name in artifacts.COMPONENTS
+    ]
+
+
+def test_a_component_run_as_a_local_process_is_not_bundled_and_says_why() -> None:
+    local = profile(argocd={"mode": "processes"}, metallb={"version": "v0.15.2"})
+    assert [a.component for a in artifacts.needed(local)] == ["metallb"]
+    assert ("argocd", "mode: processes, built locally from its Go module") in (
+        artifacts.not_bundled(local)
+    )
 
 
 @pytest.mark.parametrize(
