@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import yaml
@@ -16,6 +17,9 @@ from bootstrap.errors import ClusterbootError
 from bootstrap.kube import Kube, ObjectRef
 
 UPSTREAM_NAMESPACE = "argocd"  # the ClusterRoleBindings' subjects name it
+CONFIG = "argocd-cm"
+PARAMS = "argocd-cmd-params-cm"
+SYNC_TIMEOUT_KEY = "controller.sync.timeout.seconds"
 HEALTH_KEY = "resource.customizations.health.argoproj.io_Application"
 NESTED_KEY = "resource.customizations"
 # Argo CD removed Application health in v1.8 (#3781); this is the restore snippet from
@@ -40,37 +44,70 @@ WORKLOADS = (
     ("apps/v1", "Deployment", "argocd-server"),
 )
 PROJECT = ("argoproj.io/v1alpha1", "AppProject", "default")
+CONTROLLER = "argocd-application-controller"
+RESTARTER = "clusterboot-restart"  # a field manager of its own: the install's keeps its fields
 ADMIN_SECRET = "argocd-initial-admin-secret"  # noqa: S105 - a name, not a password
 REDIS_SECRET = "argocd-redis"  # noqa: S105 - a name; key ``auth`` holds the Redis password
 Doc = dict[str, Any]
 
 
-def prepare(docs: list[Doc], namespace: str) -> list[Doc]:
-    """Upstream install.yaml, aimed at ``namespace``, with the health check in argocd-cm.
+def prepare(docs: list[Doc], namespace: str, *, sync_timeout: int = 0) -> list[Doc]:
+    """Upstream install.yaml, aimed at ``namespace``, with the health check in argocd-cm and
+    (unless the manifest sets one, or ``sync_timeout`` is 0) a sync timeout in
+    argocd-cmd-params-cm (pitfall 7: a hook can hang forever).
 
-    The check is merged into the manifest's own argocd-cm: applying a separate argocd-cm with
-    the same field manager would drop the fields the install set, and the reverse.
+    Both are merged into the manifest's own ConfigMaps: applying a separate one with the same
+    field manager would drop the fields the install set, and the reverse.
     """
     docs = install.relocate(docs, source=UPSTREAM_NAMESPACE, target=namespace)
     docs = install.ensure_namespace(docs, namespace)
-    config = install.find(docs, "ConfigMap", "argocd-cm")
-    if config is None:
-        config = {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {
-                "name": "argocd-cm",
-                "labels": {
-                    "app.kubernetes.io/name": "argocd-cm",
-                    "app.kubernetes.io/part-of": "argocd",
-                },
-            },
-        }
-        docs.append(config)
+    config = _config_map(docs, CONFIG)
     data = config.get("data") or {}
     if not nested_health_check(data):  # both forms at once is a ComparisonError (#5423)
         config["data"] = {**data, HEALTH_KEY: HEALTH_LUA}
+    if sync_timeout:
+        params = _config_map(docs, PARAMS)
+        params["data"] = {SYNC_TIMEOUT_KEY: str(sync_timeout), **(params.get("data") or {})}
     return docs
+
+
+def _config_map(docs: list[Doc], name: str) -> Doc:
+    """The manifest's ConfigMap ``name``, added (labelled as upstream does) when it has none."""
+    found = install.find(docs, "ConfigMap", name)
+    if found is None:
+        found = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": name,
+                "labels": {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "argocd"},
+            },
+        }
+        docs.append(found)
+    return found
+
+
+def restart(namespace: str) -> Doc:
+    """What ``kubectl rollout restart`` writes: a new template annotation, so the StatefulSet
+    replaces its pods (which read argocd-cmd-params-cm only at startup)."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": CONTROLLER, "namespace": namespace},
+        "spec": {
+            "template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": now}}}
+        },
+    }
+
+
+def sync_timeout(docs: list[Doc]) -> int:
+    """The sync timeout the prepared install configures (0: none)."""
+    data = (install.find(docs, "ConfigMap", PARAMS) or {}).get("data") or {}
+    try:
+        return max(0, int(str(data.get(SYNC_TIMEOUT_KEY) or 0)))
+    except ValueError:
+        return 0
 
 
 def nested_health_check(data: Mapping[str, Any]) -> bool:
@@ -90,15 +127,21 @@ def has_health_check(data: Mapping[str, Any]) -> bool:
 
 
 def keys(docs: list[Doc], namespace: str) -> list[install.Key]:
-    """What proves the install: the manifest's keys plus the health check in argocd-cm."""
-    config = ObjectRef("v1", "ConfigMap", "argocd-cm", namespace)
-    data = (install.find(docs, "ConfigMap", "argocd-cm") or {}).get("data") or {}
+    """What proves the install: the manifest's keys plus the health check in argocd-cm and the
+    sync timeout in argocd-cmd-params-cm."""
+    config = ObjectRef("v1", "ConfigMap", CONFIG, namespace)
+    data = (install.find(docs, "ConfigMap", CONFIG) or {}).get("data") or {}
     wanted = (
         {f"data {NESTED_KEY}": str(data[NESTED_KEY])}
         if nested_health_check(data)
         else {f"data {HEALTH_KEY}": HEALTH_LUA}
     )
-    return [*install.keys_of(docs, namespace=namespace), install.Key(config, wanted)]
+    found = [*install.keys_of(docs, namespace=namespace), install.Key(config, wanted)]
+    timeout = sync_timeout(docs)
+    if timeout:
+        params = ObjectRef("v1", "ConfigMap", PARAMS, namespace)
+        found.append(install.Key(params, {f"data {SYNC_TIMEOUT_KEY}": str(timeout)}))
+    return found
 
 
 def gated_workloads(docs: Iterable[Doc], namespace: str) -> list[ObjectRef]:

@@ -208,6 +208,10 @@ class ArgoCD(Component):
     version: Version = "v3.2.11"
     mode: Literal["manifests", "processes"] = "manifests"
     namespace: Name = "argocd"
+    sync_timeout_seconds: Annotated[int, Field(ge=0, le=86400)] = 600
+    """Argo CD terminates a sync operation still running after this long, so a hook that
+    hangs does not hold its app forever (``controller.sync.timeout.seconds``; Argo CD's own
+    default, 0, means never). A value the manifest or chart already sets is kept."""
 
 
 class SealedSecrets(Component):

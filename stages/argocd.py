@@ -43,11 +43,12 @@ class ArgoCD(PlatformComponent):
         return ctx.profile.components.argocd.namespace
 
     def docs(self, ctx: Context) -> list[install.Doc]:
+        ns, timeout = self.namespace(ctx), ctx.profile.components.argocd.sync_timeout_seconds
         if self._processes(ctx):
             objects = processes.install_objects(self._bin_dir(ctx))
-            return setup.prepare(objects, self.namespace(ctx))
-        ns = self.namespace(ctx)
-        return setup.prepare(install.manifest(ctx, "argocd", namespace=ns), ns)
+            return setup.prepare(objects, ns, sync_timeout=timeout)
+        manifest = install.manifest(ctx, "argocd", namespace=ns)
+        return setup.prepare(manifest, ns, sync_timeout=timeout)
 
     def plan(self, ctx: Context) -> Iterator[Change]:
         ctx.cluster  # noqa: B018 - CannotKnowYet before the cluster exists; fetch nothing
@@ -58,7 +59,14 @@ class ArgoCD(PlatformComponent):
         what = install.decide(TITLE, version, keys, install.observe(ctx.kube, keys))
         if what:
             summary = f"{what} into {ns} (with the Application health check in argocd-cm)"
+            restart = what.startswith("repair") and self._timeout_changes(ctx, docs)
             yield Change(summary, lambda c: install.apply(c, docs, namespace=ns, what=summary))
+            if restart:
+                yield Change(
+                    f"restart {setup.CONTROLLER}: it reads {setup.SYNC_TIMEOUT_KEY} only at "
+                    "startup",
+                    lambda c: _restart_controller(c, ns),
+                )
         if self._makes_project(ctx) and not self._has_project(ctx):
             yield Change(
                 f"create AppProject {ns}/default (argocd-server would at startup; "
@@ -68,13 +76,29 @@ class ArgoCD(PlatformComponent):
         if self._processes(ctx):
             yield from self._processes_plan(ctx)
 
+    def _timeout_changes(self, ctx: Context, docs: list[install.Doc]) -> bool:
+        """A running application-controller (manifests mode) whose sync timeout is about to
+        change under it."""
+        if self._processes(ctx):
+            return False  # the processes get it as a flag, and restart when it changes
+        ns = self.namespace(ctx)
+        if ctx.kube.get("apps/v1", "StatefulSet", setup.CONTROLLER, ns) is None:
+            return False
+        live = ctx.kube.get("v1", "ConfigMap", setup.PARAMS, ns) or {}
+        have = (live.get("data") or {}).get(setup.SYNC_TIMEOUT_KEY)
+        want = setup.sync_timeout(docs)
+        return bool(want) and have != str(want)
+
     def _makes_project(self, ctx: Context) -> bool:
         return ctx.cluster.provider == "local" or self._processes(ctx)
 
     def _processes_plan(self, ctx: Context) -> Iterator[Change]:
         plane = self._plane(ctx)
         wanted = processes.components(
-            plane.layout, directory=self._bin_dir(ctx), namespace=self.namespace(ctx)
+            plane.layout,
+            directory=self._bin_dir(ctx),
+            namespace=self.namespace(ctx),
+            sync_timeout=setup.sync_timeout(self.docs(ctx)),
         )
         running = plane.extra_components(group="argocd")
         if running != wanted or not all(plane.alive(c["name"]) for c in wanted):
@@ -162,3 +186,7 @@ class ArgoCD(PlatformComponent):
 
 def _apply(ctx: Context, obj: install.Doc) -> None:
     ctx.kube.apply(obj)
+
+
+def _restart_controller(ctx: Context, namespace: str) -> None:
+    ctx.kube.apply(setup.restart(namespace), field_manager=setup.RESTARTER)

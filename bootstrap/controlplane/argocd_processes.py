@@ -79,8 +79,11 @@ def write_kubeconfig(layout: Layout, *, namespace: str) -> Path:
     return path
 
 
-def components(layout: Layout, *, directory: Path, namespace: str) -> list[dict[str, Any]]:
-    """The keeper's component entries, in start order."""
+def components(
+    layout: Layout, *, directory: Path, namespace: str, sync_timeout: int = 0
+) -> list[dict[str, Any]]:
+    """The keeper's component entries, in start order. ``sync_timeout``: what the install's
+    argocd-cmd-params-cm says, passed as the flag the Deployment would read it into."""
     home = layout.root / "argocd"
     kubeconfig = str(home / "kubeconfig")
     binary = str(directory / "argocd")
@@ -154,6 +157,8 @@ def components(layout: Layout, *, directory: Path, namespace: str) -> list[dict[
                 kubeconfig,
                 "--metrics-port",
                 str(CONTROLLER_METRICS_PORT),
+                "--sync-timeout",
+                str(sync_timeout),
             ],
             CONTROLLER_METRICS_PORT,
         ),

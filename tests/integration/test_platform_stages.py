@@ -166,7 +166,8 @@ def argocd(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> d
     directory = tmp_path_factory.mktemp("argocd")
     source = upstream_like.serve(upstream_like.argocd("v3.2.11"), directory / "install.yaml")
     sets = platform.component("argocd", source, mode="manifests")
-    return {"first": platform.up_ok(cluster, *sets), "second": platform.up_ok(cluster, *sets)}
+    first, second = platform.up_ok(cluster, *sets), platform.up_ok(cluster, *sets)
+    return {"first": first, "second": second, "sets": sets}
 
 
 def test_argocd_lands_in_its_namespace_with_the_health_check_and_the_default_project(
@@ -190,10 +191,27 @@ def test_an_argocd_rerun_changes_nothing(argocd: dict[str, Any]) -> None:
     assert stage(argocd["second"], "argocd")["changes"] == []
 
 
+def test_a_changed_sync_timeout_is_written_and_the_controller_restarted_once(
+    argocd: dict[str, Any], cluster: LocalCluster, api: kube.Kube
+) -> None:
+    sets = [*argocd["sets"], "components.argocd.sync_timeout_seconds=900"]
+    ran = stage(platform.up_ok(cluster, *sets), "argocd")
+    assert ran["changes"][1:] == [
+        f"restart argocd-application-controller: it reads {argocd_setup.SYNC_TIMEOUT_KEY} only "
+        "at startup"
+    ]
+    params = api.get("v1", "ConfigMap", argocd_setup.PARAMS, "argocd") or {}
+    assert params["data"][argocd_setup.SYNC_TIMEOUT_KEY] == "900"
+    controller = api.get("apps/v1", "StatefulSet", argocd_setup.CONTROLLER, "argocd") or {}
+    template = controller["spec"]["template"]["metadata"]
+    assert "kubectl.kubernetes.io/restartedAt" in template.get("annotations", {})
+    assert stage(platform.up_ok(cluster, *sets), "argocd")["changes"] == []
+
+
 def test_the_argocd_password_is_printed_only_when_it_exists(
     argocd: dict[str, Any], cluster: LocalCluster, api: kube.Kube
 ) -> None:
-    inv, out, err = cluster.invocation()
+    inv, out, err = cluster.invocation(*argocd["sets"])
     assert app.argocd_password(inv) == 1
     assert "argocd-initial-admin-secret has no password" in err.getvalue()
     api.apply(
@@ -204,7 +222,7 @@ def test_the_argocd_password_is_printed_only_when_it_exists(
             "data": {"password": base64.b64encode(b"s3cr3t-initial").decode()},
         }
     )
-    inv, out, err = cluster.invocation()
+    inv, out, err = cluster.invocation(*argocd["sets"])
     assert app.argocd_password(inv) == 0, err.getvalue()
     assert out.getvalue() == "s3cr3t-initial\n"
 

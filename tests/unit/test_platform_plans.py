@@ -305,7 +305,7 @@ def test_the_argocd_stage_repairs_a_missing_health_check_and_the_default_project
 ) -> None:
     src = source(tmp_path, upstream_like.argocd("v3.2.11"), "install.yaml")
     profile = make_profile(argocd={"source": src})
-    docs = argocd_setup.prepare(upstream_like.argocd("v3.2.11"), "argocd")
+    docs = argocd_setup.prepare(upstream_like.argocd("v3.2.11"), "argocd", sync_timeout=600)
     have = installed(docs, "argocd")
     project = argocd_setup.default_project("argocd")
     assert [c.summary for c in ArgoCD().plan(context(tmp_path, profile, [*have, project]))] == []
@@ -569,3 +569,46 @@ def test_no_pod_is_restarted_while_the_redis_secret_is_missing() -> None:
     stuck = _pod("stuck", "2026-01-01T10:00:00Z", ready=False)
     assert argocd_setup.redis_race_victims([stuck], None) == []
     assert "argocd-redis-secret-init" in argocd_setup.redis_secret_missing_hint("argocd")
+
+
+def test_a_new_sync_timeout_is_written_and_the_controller_restarted_to_read_it(
+    tmp_path: Path,
+) -> None:
+    src = source(tmp_path, upstream_like.argocd("v3.2.11"), "install.yaml")
+    profile = make_profile(argocd={"source": src, "sync_timeout_seconds": 900})
+    before = argocd_setup.prepare(upstream_like.argocd("v3.2.11"), "argocd", sync_timeout=600)
+    have = [*installed(before, "argocd"), argocd_setup.default_project("argocd")]
+    assert [c.summary for c in ArgoCD().plan(context(tmp_path, profile, have))] == [
+        "repair Argo CD v3.2.11: ConfigMap argocd/argocd-cmd-params-cm data "
+        f"{argocd_setup.SYNC_TIMEOUT_KEY} differs into argocd (with the Application health "
+        "check in argocd-cm)",
+        f"restart argocd-application-controller: it reads {argocd_setup.SYNC_TIMEOUT_KEY} only "
+        "at startup",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("manifest_value", "profile_value", "expected"),
+    [
+        (None, 600, "600"),  # upstream's argocd-cmd-params-cm has no data: ours goes in
+        ("120", 600, "120"),  # a value the manifest or chart sets is kept
+        (None, 0, None),  # 0: Argo CD's default (no timeout), nothing written
+    ],
+)
+def test_the_sync_timeout_goes_into_argocd_cmd_params_cm_unless_already_set(
+    manifest_value: str | None, profile_value: int, expected: str | None
+) -> None:
+    docs = upstream_like.argocd("v3.2.11")
+    if manifest_value is not None:
+        docs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": argocd_setup.PARAMS},
+                "data": {argocd_setup.SYNC_TIMEOUT_KEY: manifest_value},
+            }
+        )
+    prepared = argocd_setup.prepare(docs, "argocd", sync_timeout=profile_value)
+    params = install.find(prepared, "ConfigMap", argocd_setup.PARAMS) or {}
+    assert (params.get("data") or {}).get(argocd_setup.SYNC_TIMEOUT_KEY) == expected
+    assert argocd_setup.sync_timeout(prepared) == int(expected or 0)
