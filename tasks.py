@@ -5,11 +5,14 @@ Tasks stay thin: the work is in bootstrap.app.
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 
 from invoke import Context, Exit, task
 
 from bootstrap import app
+from bootstrap import ci as ci_run
 
 PROFILE_HELP = "a profile name (profiles/NAME.yaml) or a path to a profile file"
 SET_HELP = "override a profile value, e.g. --set cluster.local.api_port=7443 (repeatable)"
@@ -131,6 +134,48 @@ def bundle(
 
     A profile with `--set artifacts.dir=DIR` then reads them there and never the network."""
     _exit(app.bundle(_inv(profile, set or [], False, log_format), out_dir=Path(out)))
+
+
+@task(
+    iterable=["set"],
+    help={
+        **COMMON_HELP,
+        "report": "where to write the JSON report (default: reports/ci-ID.json in the profile's "
+        "state directory)",
+        "junit": "also write a JUnit XML report here",
+    },
+)
+def ci(
+    c: Context,
+    profile: str = "ci",
+    set: list[str] | None = None,
+    report: str = "",
+    junit: str = "",
+    unisolated: bool = False,
+    log_format: str = "auto",
+) -> None:
+    """Bring a cluster up, run the command after `--` against it, always tear it down.
+
+    invoke ci --profile ci -- pytest e2e/   (KUBECONFIG points at the new cluster)
+    Exit code: the command's, or up's when the cluster never became ready. With
+    cluster.ephemeral each run gets a cluster of its own (unique name and state directory)."""
+    _exit(
+        ci_run.ci(
+            _inv(profile, set or [], unisolated, log_format),
+            command_after_dashes(c.remainder),
+            report_path=Path(report) if report else None,
+            junit_path=Path(junit) if junit else None,
+        )
+    )
+
+
+def command_after_dashes(remainder: str) -> list[str]:
+    """The words after `--` as given (invoke keeps only their space-joined text)."""
+    if "--" in sys.argv:
+        words = sys.argv[sys.argv.index("--") + 1 :]
+        if " ".join(words) == remainder:
+            return words
+    return shlex.split(remainder)
 
 
 @task(iterable=["set"], help=COMMON_HELP)

@@ -219,16 +219,40 @@ def _gone_within(pid: int, seconds: float, clock: wait.Clock) -> bool:
     return True
 
 
+def run_attached(
+    argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None,
+    grace: float = 10.0,
+) -> int:
+    """Run a user's command in the foreground: our stdin, stdout and stderr, and our process
+    group, so Ctrl-C reaches it as it would from the shell (we then give it ``grace`` seconds
+    to finish). Returns its exit code, 128+N when signal N ended it."""
+    shown = redacted_argv(argv)
+    proc = _popen(argv, shown, env=env, cwd=cwd, stdin=None, stdout=None, stderr=None,
+                  new_session=False)
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        raise
+    _log.debug("command.attached", argv=shown, exit_code=code)
+    return code if code >= 0 else 128 - code
+
+
 def _popen(
     argv: Sequence[str], shown: list[str], *, env: Mapping[str, str] | None, cwd: Path | None,
-    stdin: int, stdout: int, stderr: int, pass_fds: Sequence[int] = (),
+    stdin: int | None, stdout: int | None, stderr: int | None, pass_fds: Sequence[int] = (),
+    new_session: bool = True,
 ) -> subprocess.Popen[bytes]:
     if not argv:
         raise InputError("an empty command cannot run")
     try:
         return subprocess.Popen(
             list(argv), stdin=stdin, stdout=stdout, stderr=stderr, cwd=cwd,
-            env={**os.environ, **env} if env else None, start_new_session=True,
+            env={**os.environ, **env} if env else None, start_new_session=new_session,
             pass_fds=tuple(pass_fds),
         )
     except FileNotFoundError:

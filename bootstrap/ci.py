@@ -1,0 +1,104 @@
+"""`invoke ci -- CMD`: bring a cluster up, run CMD against it, always tear it down (DESIGN §2).
+
+The exit code is CMD's, or `up`'s when the cluster never became ready; a teardown that fails
+after a passing CMD fails the run, so nothing is left behind unsaid. With ``cluster.ephemeral``
+each run gets a cluster of its own: a unique name and state directory and, on the local
+provider, a free API port, so parallel jobs on one machine do not meet.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import secrets
+import shlex
+import shutil
+import socket
+from collections.abc import Sequence
+from pathlib import Path
+
+from bootstrap import app, runner
+from bootstrap import profile as profiles
+from bootstrap.config import Profile
+from bootstrap.errors import InputError
+
+USAGE = "invoke ci --profile ci -- pytest e2e/"
+
+
+def run_id() -> str:
+    return secrets.token_hex(3)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def ephemeral_sets(profile: Profile, run: str, *, port: int | None = None) -> list[str]:
+    """``--set`` values that give one run of an ephemeral profile a cluster of its own."""
+    sets = [
+        f"cluster.name={profile.cluster.name[: 63 - len(run) - 1]}-{run}",
+        f"state_dir={app.state_dir_for(profile) / 'runs' / run}",
+    ]
+    if profile.cluster.provider == "local":
+        sets.append(f"cluster.local.api_port={port or free_port()}")
+    return sets
+
+
+def ci(
+    inv: app.Invocation,
+    command: Sequence[str],
+    *,
+    report_path: Path | None = None,
+    junit_path: Path | None = None,
+) -> int:
+    loaded: list[Profile] = []
+
+    def check() -> int:
+        if not command:
+            raise InputError("no command to run against the cluster", hint=f"e.g. {USAGE}")
+        loaded.append(profiles.load(inv.profile, overrides=inv.sets))
+        return 0
+
+    code = app.guarded(inv, check)
+    if code != 0:
+        return code
+    profile, run = loaded[0], run_id()
+    sets = ephemeral_sets(profile, run) if profile.cluster.ephemeral else []
+    scoped = dataclasses.replace(inv, sets=(*inv.sets, *sets))
+    report_file = report_path or app.state_dir_for(profile) / "reports" / f"ci-{run}.json"
+    code = app.up(scoped, report_path=report_file, junit_path=junit_path)
+    if code == 2:  # bad input: nothing was created, nothing to tear down
+        return code
+    try:
+        if code == 0:
+            code = _run_command(inv, command, report_file)
+    finally:
+        print("→ tearing the cluster down", file=inv.err)
+        down = app.down(scoped)
+        if down == 0 and sets:
+            shutil.rmtree(app.state_dir_for(profile) / "runs" / run, ignore_errors=True)
+    if down != 0:
+        again = " ".join(f"--set {s}" for s in sets)
+        print(
+            "✗ teardown failed: the cluster may still run; remove it with "
+            f"`invoke down --profile {inv.profile} {again}`".rstrip(),
+            file=inv.err,
+        )
+        return code or down
+    return code
+
+
+def _run_command(inv: app.Invocation, command: Sequence[str], report_file: Path) -> int:
+    kubeconfig = str((json.loads(report_file.read_text()).get("cluster") or {})["kubeconfig"])
+    print(f"→ running {shlex.join(command)} with KUBECONFIG={kubeconfig}", file=inv.err)
+
+    def body() -> int:
+        try:
+            return runner.run_attached(command, env={"KUBECONFIG": kubeconfig})
+        except KeyboardInterrupt:
+            print("✗ interrupted", file=inv.err)
+            return 130
+
+    return app.guarded(inv, body)
