@@ -13,6 +13,7 @@ from invoke import Context, Exit, task
 
 from bootstrap import app
 from bootstrap import ci as ci_run
+from bootstrap import dr as dr_run
 
 PROFILE_HELP = "a profile name (profiles/NAME.yaml) or a path to a profile file"
 SET_HELP = "override a profile value, e.g. --set cluster.local.api_port=7443 (repeatable)"
@@ -163,6 +164,41 @@ def ci(
         ci_run.ci(
             _inv(profile, set or [], unisolated, log_format),
             command_after_dashes(c.remainder),
+            report_path=Path(report) if report else None,
+            junit_path=Path(junit) if junit else None,
+        )
+    )
+
+
+@task(
+    iterable=["set"],
+    help={
+        **COMMON_HELP,
+        "backup": "the key backup `invoke backup` wrote (age-encrypted)",
+        "report": "where to write the JSON report (default: reports/last-dr.json in the "
+        "profile's state directory)",
+        "junit": "also write a JUnit XML report here",
+    },
+)
+def dr(
+    c: Context,
+    backup: str,
+    profile: str = "local",
+    set: list[str] | None = None,
+    report: str = "",
+    junit: str = "",
+    unisolated: bool = False,
+    log_format: str = "auto",
+) -> None:
+    """Rebuild with the Sealed Secrets keys restored from --backup FILE, then verify it.
+
+    The keys go in before the controller starts; after every gate of `up` passed, each key of
+    the backup must be in the cluster and every SealedSecret unsealed into its Secret. The
+    report's `dr` section lists what was checked. See docs/disaster-recovery.md."""
+    _exit(
+        dr_run.dr(
+            _inv(profile, set or [], unisolated, log_format),
+            Path(backup),
             report_path=Path(report) if report else None,
             junit_path=Path(junit) if junit else None,
         )

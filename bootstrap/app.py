@@ -47,7 +47,7 @@ def state_dir_for(profile: Profile) -> Path:
     return Path(base) / "clusterboot" / profile.name
 
 
-def _context(inv: Invocation) -> tuple[Context, Engine]:
+def context_for(inv: Invocation) -> tuple[Context, Engine]:
     profile = profiles.load(inv.profile, overrides=inv.sets)
     state = state_dir_for(profile)
     ctx = Context(
@@ -83,7 +83,7 @@ def up(
     junit_path: Path | None = None,
 ) -> int:
     def body() -> int:
-        ctx, engine = _context(inv)
+        ctx, engine = context_for(inv)
         selected = engine.selection(only=only, start_from=start_from)
         preflight(ctx, engine, selected)
         run = report.Report(profile=ctx.profile.name)
@@ -169,7 +169,7 @@ def _wave_line(wave: report.WaveResult) -> str:
 
 def plan(inv: Invocation) -> int:
     def body() -> int:
-        ctx, engine = _context(inv)
+        ctx, engine = context_for(inv)
         rows = engine.plan()
         width = max(len(r.stage) for r in rows)
         print(
@@ -186,7 +186,7 @@ def plan(inv: Invocation) -> int:
 
 def status(inv: Invocation) -> int:
     def body() -> int:
-        ctx, engine = _context(inv)
+        ctx, engine = context_for(inv)
         rows = engine.plan()
         data: dict[str, object] = {
             "profile": ctx.profile.name,
@@ -205,7 +205,7 @@ def status(inv: Invocation) -> int:
 
 def down(inv: Invocation) -> int:
     def body() -> int:
-        ctx, engine = _context(inv)
+        ctx, engine = context_for(inv)
         for name in reversed(engine.graph.order):
             teardown = getattr(engine.stages[name], "down", None)
             if teardown is not None:
@@ -218,7 +218,7 @@ def down(inv: Invocation) -> int:
 
 def doctor(inv: Invocation) -> int:
     def body() -> int:
-        ctx, _ = _context(inv)
+        ctx, _ = context_for(inv)
         statuses = tools.check(ctx.runner, tools.tools_for(ctx.profile))
         if ctx.profile.cluster.provider == "local":
             statuses += binaries.statuses(ctx.profile.cluster.local, ctx.runner)
@@ -228,9 +228,9 @@ def doctor(inv: Invocation) -> int:
     return guarded(inv, body)
 
 
-def _connected(inv: Invocation) -> Context:
+def connected(inv: Invocation) -> Context:
     """The profile's context with its cluster published (observed, never created)."""
-    ctx, engine = _context(inv)
+    ctx, engine = context_for(inv)
     for stage in engine.stages.values():
         if stage.provides == "cluster" and stage.skip_reason(ctx.profile) is None:
             for _ in stage.plan(ctx):
@@ -270,7 +270,7 @@ def argocd_password(inv: Invocation) -> int:
     """Print Argo CD's initial admin password (and nothing else) to stdout."""
 
     def body() -> int:
-        ctx = _connected(inv)
+        ctx = connected(inv)
         argocd = ctx.profile.components.argocd
         if argocd.mode == "processes":
             raise InputError(
@@ -291,7 +291,7 @@ def backup(inv: Invocation, *, out_file: Path) -> int:
     """Export every Sealed Secrets key Secret, encrypted with age, to ``out_file`` (0600)."""
 
     def body() -> int:
-        ctx = _connected(inv)
+        ctx = connected(inv)
         names = sealing.backup(ctx.kube, ctx.profile, out_file, state_dir=ctx.state_dir)
         print(
             f"✓ {len(names)} sealing keys backed up to {out_file} (age, mode 0600): "

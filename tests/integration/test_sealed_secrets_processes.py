@@ -10,11 +10,12 @@ import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from bootstrap import app, kube, runner, sealing, wait
+from bootstrap import app, dr, kube, runner, sealing, wait
 from bootstrap.controlplane import sealed_secrets_processes as processes
 from bootstrap.controlplane.layout import read_pid
 from bootstrap.stage import Verdict
@@ -51,14 +52,17 @@ def controller_pid(cluster: LocalCluster) -> int | None:
     return read_pid(cluster.state_dir / "local-cluster" / "pids" / f"{processes.NAME}.pid")
 
 
-def seal(api: kube.Kube, work: Path) -> dict[str, object]:
-    key = sealing.list_keys(api, "kube-system")[0]
-    cert = work / "cert.pem"
+def seal(
+    api: kube.Kube, work: Path, *, name: str = "db", key: dict[str, Any] | None = None
+) -> dict[str, object]:
+    """A SealedSecret for ``name``, sealed with the cluster's key (or with ``key``'s cert)."""
+    key = key or sealing.list_keys(api, "kube-system")[0]
+    cert = work / f"{name}-cert.pem"
     cert.write_bytes(base64.b64decode(key["data"]["tls.crt"]))
     secret = {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": "db", "namespace": "default"},
+        "metadata": {"name": name, "namespace": "default"},
         "data": {"password": base64.b64encode(PLAINTEXT).decode()},
     }
     result = runner.LocalRunner().run(
@@ -190,3 +194,57 @@ def test_restoring_a_key_past_its_renewal_waits_for_the_new_key_and_warns_to_bac
     newest = next(n for n in names if n != "sealed-secrets-keyold")
     assert f"WARNING: the newest sealing key {newest}" in ran["why"]
     assert "is in no backup" in ran["why"]
+
+
+def test_invoke_dr_restores_verifies_and_names_a_sealed_secret_no_key_can_open(
+    tmp_path: Path,
+) -> None:
+    identity, _ = age_keys.identity(tmp_path)
+    sets = (*SETS, f"components.sealed_secrets.age_identity={identity}")
+    backup = tmp_path / "keys.age"
+    (tmp_path / "old").mkdir()
+    old = write_profile(tmp_path / "old", "drold")
+    try:
+        platform.up_ok(old, *sets)
+        api = old.kube()
+        sealed = seal(api, tmp_path)
+        old_key = sealing.list_keys(api, "kube-system")[0]["metadata"]["name"]
+        inv, _, err = old.invocation(*sets)
+        assert app.backup(inv, out_file=backup) == 0, err.getvalue()
+    finally:
+        old.down()
+    foreign = seal(api, tmp_path, name="foreign", key=age_keys.key_secret("other", "kube-system"))
+
+    (tmp_path / "new").mkdir()
+    new = write_profile(tmp_path / "new", "drnew")
+    report = tmp_path / "dr.json"
+    try:
+        inv, out, err = new.invocation(*sets)
+        assert dr.dr(inv, backup, report_path=report) == 0, err.getvalue()[-3000:]
+        assert "1 sealing keys restored from the backup, 0 SealedSecrets unsealed" in out.getvalue()
+        checked = json.loads(report.read_text())["dr"]
+        assert checked["keys_restored"] == [old_key]
+
+        api = new.kube()
+        api.apply(sealed)  # what Argo CD brings back from git
+        inv, out, err = new.invocation(*sets)
+        assert dr.dr(inv, backup, report_path=report) == 0, err.getvalue()[-3000:]
+        assert json.loads(report.read_text())["dr"]["sealed_secrets_unsealed"] == ["default/db"]
+
+        api.apply(foreign)
+        inv, out, err = new.invocation(*sets)
+        assert dr.dr(inv, backup, report_path=report) == 1
+        assert "disaster recovery NOT verified" in out.getvalue()
+        problems = json.loads(report.read_text())["dr"]["problems"]
+        assert len(problems) == 1
+        assert problems[0].startswith("SealedSecret default/foreign: cannot unseal: Synced=False")
+    finally:
+        new.down()
+
+
+def test_invoke_dr_without_its_backup_file_is_bad_input(tmp_path: Path) -> None:
+    made = write_profile(tmp_path, "drmissing")
+    inv, _, err = made.invocation(*SETS)
+    assert dr.dr(inv, tmp_path / "nowhere.age") == 2
+    assert f"no key backup at {tmp_path / 'nowhere.age'}" in err.getvalue()
+    assert not (made.state_dir / "local-cluster").exists()
