@@ -17,10 +17,11 @@ import socket
 from collections.abc import Sequence
 from pathlib import Path
 
-from bootstrap import app, runner
+from bootstrap import app, diagnostics, runner
 from bootstrap import profile as profiles
 from bootstrap.config import Profile
-from bootstrap.errors import InputError
+from bootstrap.errors import ClusterbootError, InputError
+from bootstrap.kube import Kube
 
 USAGE = "invoke ci --profile ci -- pytest e2e/"
 
@@ -74,6 +75,10 @@ def ci(
     try:
         if code == 0:
             code = _run_command(inv, command, report_file)
+        if code != 0:
+            _diagnose(
+                inv, scoped, report_file.with_name(f"ci-{run}-diagnostics.tar.gz"), report_file
+            )
     finally:
         print("→ tearing the cluster down", file=inv.err)
         down = app.down(scoped)
@@ -88,6 +93,23 @@ def ci(
         )
         return code or down
     return code
+
+
+def _diagnose(inv: app.Invocation, scoped: app.Invocation, out: Path, report: Path) -> None:
+    """The bundle for a failed run, collected before teardown takes the evidence away."""
+
+    def body() -> int:
+        ctx, _ = app.context_for(scoped)
+        try:
+            kube: Kube | None = app.connected(scoped).kube
+        except ClusterbootError:  # no cluster to ask: the report and logs still help
+            kube = None
+        logs = ctx.state_dir / "local-cluster" / "logs"
+        made = diagnostics.collect(out, kube=kube, report_file=report, logs_dir=logs)
+        print(f"  diagnostics: {made}", file=inv.err)
+        return 0
+
+    app.guarded(inv, body)
 
 
 def _run_command(inv: app.Invocation, command: Sequence[str], report_file: Path) -> int:

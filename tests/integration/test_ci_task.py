@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,21 @@ def test_the_command_runs_against_a_cluster_of_its_own_which_is_then_torn_down(
     assert data["cluster"]["context"] == "citask"
     assert "tearing the cluster down" in err.getvalue()
 
+    # The command failed: the evidence was collected before teardown took it away.
+    made = sorted(tmp_path.glob("ci-*-diagnostics.tar.gz"))  # beside the report
+    assert len(made) == 1, made
+    assert made[0].stat().st_mode & 0o777 == 0o600
+    with tarfile.open(made[0]) as opened:
+        files = {Path(m.name).relative_to(Path(m.name).parts[0]).as_posix(): m for m in opened}
+        assert {"report.json", "cluster/nodes.txt", "cluster/pods-not-ready.txt"} <= set(files)
+        assert "logs/kube-apiserver.log" in files
+        nodes = (opened.extractfile(files["cluster/nodes.txt"]) or io.BytesIO()).read().decode()
+        everything = b"".join(
+            (opened.extractfile(m) or io.BytesIO()).read() for m in files.values()
+        )
+    assert nodes.count("Ready=True") == 2
+    assert b"PRIVATE KEY" not in everything
+
 
 def test_a_failed_up_runs_no_command_and_still_tears_down_what_it_started(
     tmp_path: Path,
@@ -71,6 +87,7 @@ def test_a_failed_up_runs_no_command_and_still_tears_down_what_it_started(
     keepers = [read_pid(p / "local-cluster" / "keeper.pid") for p in leftovers]
     assert not any(pid and pid_alive(pid) for pid in keepers), "a cluster was left running"
     assert "tearing the cluster down" in err.getvalue()
+    assert len(list(tmp_path.glob("ci-*-diagnostics.tar.gz"))) == 1
 
 
 def test_a_missing_command_is_bad_input_and_nothing_starts(tmp_path: Path) -> None:

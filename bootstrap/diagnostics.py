@@ -1,0 +1,164 @@
+"""A diagnostics bundle for a failed run: what someone reading a CI log later needs to see
+why, in one ``.tar.gz``. The run's report, the nodes, every pod that is not Ready and why,
+recent Warning events, the Argo CD Applications' sync/health/conditions, SealedSecrets'
+status, and (local provider) the tail of every component's log.
+
+No Secret object is read, and every text goes through ``secrets.redact``. Collecting never
+fails the run: what could not be read is listed in ``errors.txt``.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bootstrap import argo, health_rules
+from bootstrap.errors import ClusterbootError
+from bootstrap.kube import Kube
+from bootstrap.secrets import redact
+
+LOG_LINES = 2000
+EVENTS = 200
+Obj = dict[str, Any]
+
+
+def collect(
+    out: Path,
+    *,
+    kube: Kube | None,
+    report_file: Path | None = None,
+    logs_dir: Path | None = None,
+) -> Path:
+    """Write the bundle to ``out`` (a ``.tar.gz``, mode 0600) and return its path."""
+    files: dict[str, str] = {}
+    errors: list[str] = []
+    if report_file is not None and report_file.is_file():
+        files["report.json"] = report_file.read_text()
+    if kube is not None:
+        for name, gather in _GATHERERS.items():
+            try:
+                files[f"cluster/{name}"] = gather(kube)
+            except ClusterbootError as err:
+                errors.append(f"{name}: {err.message}")
+    for log in sorted(logs_dir.glob("*.log")) if logs_dir and logs_dir.is_dir() else []:
+        files[f"logs/{log.name}"] = _tail(log, LOG_LINES)
+    if errors:
+        files["errors.txt"] = "\n".join(errors) + "\n"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("wb") as raw:
+        out.chmod(0o600)
+        with tarfile.open(fileobj=raw, mode="w:gz") as bundle:
+            for name, text in files.items():
+                _add(bundle, f"{out.name.removesuffix('.tar.gz')}/{name}", redact(text))
+    return out
+
+
+def _add(bundle: tarfile.TarFile, name: str, text: str) -> None:
+    data = text.encode()
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = len(data), 0o600, int(time.time())
+    bundle.addfile(info, io.BytesIO(data))
+
+
+def _tail(path: Path, lines: int) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) + "\n"
+
+
+def nodes(kube: Kube) -> str:
+    items, _ = kube.list("v1", "Node")
+    rows = []
+    for node in items:
+        conds = health_rules.conditions(node)
+        ready = conds.get("Ready", {})
+        rows.append(f"{node['metadata']['name']}: Ready={ready.get('status', 'Unknown')}")
+    return "\n".join(rows) + "\n"
+
+
+def pods_not_ready(kube: Kube) -> str:
+    items, _ = kube.list("v1", "Pod")
+    rows = []
+    for pod in items:
+        if health_rules.conditions(pod).get("Ready", {}).get("status") == "True":
+            continue
+        meta, status = pod["metadata"], pod.get("status") or {}
+        why = [
+            f"{cs.get('name')}: {reason}"
+            for cs in status.get("containerStatuses") or []
+            for reason in [((cs.get("state") or {}).get("waiting") or {}).get("reason")]
+            if reason
+        ]
+        where = f"{meta.get('namespace')}/{meta['name']}"
+        rows.append(f"{where}: {status.get('phase', 'Unknown')} {'; '.join(why)}".rstrip())
+    return "\n".join(rows) + "\n" if rows else "every pod is Ready\n"
+
+
+def warning_events(kube: Kube) -> str:
+    items, _ = kube.list("v1", "Event")
+    warnings = [e for e in items if e.get("type") == "Warning"]
+    warnings.sort(key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
+    rows = [
+        f"{e.get('lastTimestamp') or e.get('eventTime')} {_involved(e)}: {e.get('reason')}: "
+        f"{e.get('message', '')}".rstrip()
+        for e in warnings[-EVENTS:]
+    ]
+    return "\n".join(rows) + "\n" if rows else "no Warning events\n"
+
+
+def applications(kube: Kube) -> str:
+    return _statuses(kube, argo.API_VERSION, argo.KIND, _application)
+
+
+def sealed_secrets(kube: Kube) -> str:
+    return _statuses(kube, "bitnami.com/v1alpha1", "SealedSecret", lambda o: o.get("status") or {})
+
+
+def _statuses(kube: Kube, api: str, kind: str, summary: Callable[[Obj], Obj]) -> str:
+    try:
+        items, _ = kube.list(api, kind)
+    except ClusterbootError as err:
+        if "no matches for kind" in err.message:
+            return f"{kind} is not served by this cluster\n"
+        raise
+    found = {f"{o['metadata'].get('namespace')}/{o['metadata']['name']}": summary(o) for o in items}
+    return yaml.safe_dump(found, sort_keys=True) if found else f"no {kind}\n"
+
+
+def _application(app: Obj) -> Obj:
+    status = app.get("status") or {}
+    operation = status.get("operationState") or {}
+    return {
+        "wave": argo.wave_of(app),
+        "sync": (status.get("sync") or {}).get("status"),
+        "health": status.get("health"),
+        "conditions": status.get("conditions") or [],
+        "operation": {k: operation.get(k) for k in ("phase", "message") if operation.get(k)},
+        "unhealthy": []
+        if (status.get("health") or {}).get("status") == "Healthy"
+        else argo.diagnosis(app),
+    }
+
+
+def _involved(event: Obj) -> str:
+    obj = event.get("involvedObject") or {}
+    return f"{obj.get('kind')} {obj.get('namespace', '')}/{obj.get('name')}"
+
+
+_GATHERERS: dict[str, Callable[[Kube], str]] = {
+    "nodes.txt": nodes,
+    "pods-not-ready.txt": pods_not_ready,
+    "warning-events.txt": warning_events,
+    "applications.yaml": applications,
+    "sealed-secrets.yaml": sealed_secrets,
+}
+
+
+def names(bundle: Path) -> Iterable[str]:
+    """The files in a bundle (for messages and tests)."""
+    with tarfile.open(bundle) as opened:
+        return opened.getnames()
