@@ -11,7 +11,7 @@ from pathlib import Path
 
 from invoke import Context, Exit, task
 
-from bootstrap import app
+from bootstrap import app, timeline
 from bootstrap import ci as ci_run
 from bootstrap import dr as dr_run
 
@@ -203,6 +203,27 @@ def dr(
             junit_path=Path(junit) if junit else None,
         )
     )
+
+
+@task(
+    help={
+        "in_": "the JSON report `invoke up` wrote",
+        "out": "the HTML file to write",
+        "log_format": COMMON_HELP["log_format"],
+    }
+)
+def report(c: Context, in_: str, out: str, log_format: str = "auto") -> None:
+    """Draw a run's stages and waves on a time axis: --in REPORT.json --out timeline.html.
+
+    A self-contained page (inline SVG, nothing fetched); hover a bar for its status and apps."""
+    inv = app.Invocation(log_format=log_format)
+
+    def body() -> int:
+        drawn = timeline.write(Path(in_), Path(out))
+        print(f"✓ {drawn} stages and waves drawn into {out}", file=inv.out)
+        return 0
+
+    _exit(app.guarded(inv, body))
 
 
 def command_after_dashes(remainder: str) -> list[str]:

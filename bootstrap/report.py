@@ -28,6 +28,8 @@ class WaveResult:
     wave: int
     apps: list[AppResult] = field(default_factory=list)
     seconds: float = 0.0
+    started: str | None = None
+    """When the walk entered the wave (for `invoke report`'s timeline)."""
 
 
 @dataclass

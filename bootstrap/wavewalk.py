@@ -18,7 +18,7 @@ from bootstrap import argo, argo_tree, waves
 from bootstrap.appfeed import Feed, Obj, Signal, Stats
 from bootstrap.errors import Interrupted, TemporaryError
 from bootstrap.kube import Kube
-from bootstrap.report import WaveResult
+from bootstrap.report import WaveResult, now_iso
 from bootstrap.wait import Clock
 
 TICK = 0.25  # re-judge this often without events: grace periods, deadlines, pacing
@@ -181,7 +181,7 @@ class Walk:
         self.wave, self.wave_started = wave, self.clock.now()
         limit = self.settings.per_wave.get(wave, self.settings.deadline)
         self.wave_until = min(self.until, self.wave_started + limit)
-        self._result(wave)
+        self._result(wave).started = now_iso()
         names = sorted(n for n, w in kids.items() if w == wave)
         self.log.info("wave.start", wave=wave, apps=names, count=len(names))
 

@@ -146,6 +146,12 @@ def assert_report_waves(run: Run, waves: dict[int, set[str]]) -> None:
     assert {w: set(apps) for w, apps in seen.items()} == waves
     assert all(state == ("Synced", "Healthy") for apps in seen.values() for state in apps.values())
     assert [w["wave"] for w in run.report["waves"]] == sorted(waves)
+    entered = [w["started"] for w in run.report["waves"]]  # for `invoke report`'s timeline
+    if run.waves_entered():
+        assert all(entered)
+        assert entered == sorted(entered)
+    else:  # a re-run found every wave passing: it walked none
+        assert not any(entered)
 
 
 def only_clusterboot_asked(records: Records) -> None:
