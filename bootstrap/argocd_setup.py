@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import yaml
@@ -45,7 +44,7 @@ WORKLOADS = (
 )
 PROJECT = ("argoproj.io/v1alpha1", "AppProject", "default")
 CONTROLLER = "argocd-application-controller"
-RESTARTER = "clusterboot-restart"  # a field manager of its own: the install's keeps its fields
+TIMEOUT_ANNOTATION = "clusterboot.io/sync-timeout-seconds"
 ADMIN_SECRET = "argocd-initial-admin-secret"  # noqa: S105 - a name, not a password
 REDIS_SECRET = "argocd-redis"  # noqa: S105 - a name; key ``auth`` holds the Redis password
 Doc = dict[str, Any]
@@ -68,7 +67,21 @@ def prepare(docs: list[Doc], namespace: str, *, sync_timeout: int = 0) -> list[D
     if sync_timeout:
         params = _config_map(docs, PARAMS)
         params["data"] = {SYNC_TIMEOUT_KEY: str(sync_timeout), **(params.get("data") or {})}
+    _roll_on_timeout_change(docs)
     return docs
+
+
+def _roll_on_timeout_change(docs: list[Doc]) -> None:
+    """The application-controller reads the timeout only at startup: carry it in its pod
+    template too, so a changed value rolls its pods (the config-hash pattern), and a run
+    interrupted after the ConfigMap changed still rolls them next time."""
+    timeout = sync_timeout(docs)
+    controller = install.find(docs, "StatefulSet", CONTROLLER)
+    if not timeout or controller is None:
+        return
+    template = controller.setdefault("spec", {}).setdefault("template", {})
+    annotations = template.setdefault("metadata", {}).setdefault("annotations", {})
+    annotations[TIMEOUT_ANNOTATION] = str(timeout)
 
 
 def _config_map(docs: list[Doc], name: str) -> Doc:
@@ -85,20 +98,6 @@ def _config_map(docs: list[Doc], name: str) -> Doc:
         }
         docs.append(found)
     return found
-
-
-def restart(namespace: str) -> Doc:
-    """What ``kubectl rollout restart`` writes: a new template annotation, so the StatefulSet
-    replaces its pods (which read argocd-cmd-params-cm only at startup)."""
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "StatefulSet",
-        "metadata": {"name": CONTROLLER, "namespace": namespace},
-        "spec": {
-            "template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": now}}}
-        },
-    }
 
 
 def sync_timeout(docs: list[Doc]) -> int:
@@ -141,6 +140,11 @@ def keys(docs: list[Doc], namespace: str) -> list[install.Key]:
     if timeout:
         params = ObjectRef("v1", "ConfigMap", PARAMS, namespace)
         found.append(install.Key(params, {f"data {SYNC_TIMEOUT_KEY}": str(timeout)}))
+        rolled = {f"template-annotation {TIMEOUT_ANNOTATION}": str(timeout)}
+        found = [  # the controller's pods must have started with it, too
+            install.Key(k.ref, {**k.want, **rolled}) if k.ref.name == CONTROLLER else k
+            for k in found
+        ]
     return found
 
 

@@ -48,7 +48,8 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 @dataclass(frozen=True)
 class Key:
     """An object whose presence and ``want`` fields tell whether the component is installed.
-    Field names read ``image <container>``, ``label <name>`` or ``data <key>``."""
+    Field names read ``image <container>``, ``label <name>``, ``data <key>`` or
+    ``template-annotation <name>`` (a workload's pod template)."""
 
     ref: ObjectRef
     want: Fields = field(default_factory=dict)
@@ -219,9 +220,12 @@ def project(obj: Mapping[str, Any], names: Iterable[str]) -> dict[str, str]:
     """The fields ``names`` of a cluster object (absent ones left out)."""
     labels = (obj.get("metadata") or {}).get("labels") or {}
     data = obj.get("data") or {}
+    template = ((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}
     found = {**images(obj)}
     found.update({f"label {k}": str(v) for k, v in labels.items()})
     found.update({f"data {k}": str(v) for k, v in data.items()})
+    annotations = template.get("annotations") or {}
+    found.update({f"template-annotation {k}": str(v) for k, v in annotations.items()})
     return {n: found[n] for n in names if n in found}
 
 
@@ -253,7 +257,9 @@ def decide(
             _tag(have)
             for k in workloads
             for name, want in k.want.items()
-            if (have := (seen.get(k.ref) or {}).get(name)) is not None and have != want
+            if name.startswith("image ")
+            and (have := (seen.get(k.ref) or {}).get(name)) is not None
+            and have != want
         }
     )
     if old_tags:

@@ -59,14 +59,7 @@ class ArgoCD(PlatformComponent):
         what = install.decide(TITLE, version, keys, install.observe(ctx.kube, keys))
         if what:
             summary = f"{what} into {ns} (with the Application health check in argocd-cm)"
-            restart = what.startswith("repair") and self._timeout_changes(ctx, docs)
             yield Change(summary, lambda c: install.apply(c, docs, namespace=ns, what=summary))
-            if restart:
-                yield Change(
-                    f"restart {setup.CONTROLLER}: it reads {setup.SYNC_TIMEOUT_KEY} only at "
-                    "startup",
-                    lambda c: _restart_controller(c, ns),
-                )
         if self._makes_project(ctx) and not self._has_project(ctx):
             yield Change(
                 f"create AppProject {ns}/default (argocd-server would at startup; "
@@ -75,19 +68,6 @@ class ArgoCD(PlatformComponent):
             )
         if self._processes(ctx):
             yield from self._processes_plan(ctx)
-
-    def _timeout_changes(self, ctx: Context, docs: list[install.Doc]) -> bool:
-        """A running application-controller (manifests mode) whose sync timeout is about to
-        change under it."""
-        if self._processes(ctx):
-            return False  # the processes get it as a flag, and restart when it changes
-        ns = self.namespace(ctx)
-        if ctx.kube.get("apps/v1", "StatefulSet", setup.CONTROLLER, ns) is None:
-            return False
-        live = ctx.kube.get("v1", "ConfigMap", setup.PARAMS, ns) or {}
-        have = (live.get("data") or {}).get(setup.SYNC_TIMEOUT_KEY)
-        want = setup.sync_timeout(docs)
-        return bool(want) and have != str(want)
 
     def _makes_project(self, ctx: Context) -> bool:
         return ctx.cluster.provider == "local" or self._processes(ctx)
@@ -186,7 +166,3 @@ class ArgoCD(PlatformComponent):
 
 def _apply(ctx: Context, obj: install.Doc) -> None:
     ctx.kube.apply(obj)
-
-
-def _restart_controller(ctx: Context, namespace: str) -> None:
-    ctx.kube.apply(setup.restart(namespace), field_manager=setup.RESTARTER)

@@ -571,20 +571,41 @@ def test_no_pod_is_restarted_while_the_redis_secret_is_missing() -> None:
     assert "argocd-redis-secret-init" in argocd_setup.redis_secret_missing_hint("argocd")
 
 
-def test_a_new_sync_timeout_is_written_and_the_controller_restarted_to_read_it(
-    tmp_path: Path,
-) -> None:
+def test_a_new_sync_timeout_is_written_and_rolls_the_controller_pods(tmp_path: Path) -> None:
     src = source(tmp_path, upstream_like.argocd("v3.2.11"), "install.yaml")
     profile = make_profile(argocd={"source": src, "sync_timeout_seconds": 900})
     before = argocd_setup.prepare(upstream_like.argocd("v3.2.11"), "argocd", sync_timeout=600)
     have = [*installed(before, "argocd"), argocd_setup.default_project("argocd")]
+    rolled = f"template-annotation {argocd_setup.TIMEOUT_ANNOTATION}"
     assert [c.summary for c in ArgoCD().plan(context(tmp_path, profile, have))] == [
-        "repair Argo CD v3.2.11: ConfigMap argocd/argocd-cmd-params-cm data "
-        f"{argocd_setup.SYNC_TIMEOUT_KEY} differs into argocd (with the Application health "
-        "check in argocd-cm)",
-        f"restart argocd-application-controller: it reads {argocd_setup.SYNC_TIMEOUT_KEY} only "
-        "at startup",
+        f"repair Argo CD v3.2.11: StatefulSet argocd/argocd-application-controller {rolled} "
+        f"differs; ConfigMap argocd/argocd-cmd-params-cm data {argocd_setup.SYNC_TIMEOUT_KEY} "
+        "differs into argocd (with the Application health check in argocd-cm)"
     ]
+    after = argocd_setup.prepare(upstream_like.argocd("v3.2.11"), "argocd", sync_timeout=900)
+    controller = install.find(after, "StatefulSet", argocd_setup.CONTROLLER) or {}
+    template = controller["spec"]["template"]["metadata"]["annotations"]
+    assert template[argocd_setup.TIMEOUT_ANNOTATION] == "900"  # the change rolls its pods
+
+
+def test_an_interrupted_change_of_the_timeout_still_rolls_the_controller(tmp_path: Path) -> None:
+    """The ConfigMap got the new value, the StatefulSet did not yet: not up to date."""
+    src = source(tmp_path, upstream_like.argocd("v3.2.11"), "install.yaml")
+    profile = make_profile(argocd={"source": src, "sync_timeout_seconds": 900})
+    have = installed(
+        argocd_setup.prepare(upstream_like.argocd("v3.2.11"), "argocd", sync_timeout=600),
+        "argocd",
+    )
+    for obj in have:
+        if obj["metadata"]["name"] == argocd_setup.PARAMS:
+            obj["data"][argocd_setup.SYNC_TIMEOUT_KEY] = "900"
+    have.append(argocd_setup.default_project("argocd"))
+    planned = [c.summary for c in ArgoCD().plan(context(tmp_path, profile, have))]
+    assert len(planned) == 1
+    assert planned[0].startswith(
+        "repair Argo CD v3.2.11: StatefulSet argocd/argocd-application-controller "
+        f"template-annotation {argocd_setup.TIMEOUT_ANNOTATION} differs into"
+    )
 
 
 @pytest.mark.parametrize(
