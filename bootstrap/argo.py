@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Literal
+
+from bootstrap.health_rules import epoch_of
 
 API_VERSION = "argoproj.io/v1alpha1"
 GROUP = "argoproj.io"
@@ -157,7 +158,7 @@ def _ours_pending(app: Obj, seen: Seen) -> AppVerdict | None:
 def _stale(app: Obj, seen: Seen) -> AppVerdict | None:
     """Status older than our last change, or compared against an older spec (PR #29649)."""
     status = app["status"]
-    reconciled = _epoch(status.get("reconciledAt"))
+    reconciled = epoch_of(status.get("reconciledAt"))
     if reconciled is None:
         return AppVerdict("waiting", "never reconciled (no reconciledAt)")
     # Argo CD stamps whole seconds: a reconcile in the same second as our change counts.
@@ -211,7 +212,7 @@ def _operation(app: Obj, seen: Seen) -> AppVerdict | None:
     if phase in {"Running", "Terminating"}:
         if state.get("finishedAt"):
             return AppVerdict("waiting", f"retry pending: {message}")
-        started = seen.since if seen.since is not None else _epoch(state.get("startedAt"))
+        started = seen.since if seen.since is not None else epoch_of(state.get("startedAt"))
         age = seen.now - started if started is not None else 0.0
         if age > seen.grace:
             why = f"sync {phase} for {age:.0f}s with no progress: {message}"
@@ -254,7 +255,7 @@ def _sync_and_health(app: Obj, seen: Seen) -> AppVerdict | None:
     if state == "Healthy":
         return None
     message = health.get("message") or ""
-    starts = [t for t in (seen.since, _epoch(health.get("lastTransitionTime"))) if t is not None]
+    starts = [t for t in (seen.since, epoch_of(health.get("lastTransitionTime"))) if t is not None]
     age = seen.now - min(starts) if starts else 0.0
     if state == "Progressing" and age > seen.grace:
         why = f"Synced but Progressing for {age:.0f}s: {message}".rstrip(": ")
@@ -265,7 +266,7 @@ def _sync_and_health(app: Obj, seen: Seen) -> AppVerdict | None:
     # a cheap one once it has not reconciled for a while, then a hard one.
     if state == "Progressing" and age > seen.grace / 3:
         return AppVerdict("waiting", waiting, remedy="refresh")
-    reconciled = _epoch(status.get("reconciledAt"))
+    reconciled = epoch_of(status.get("reconciledAt"))
     unseen = seen.now - reconciled if reconciled is not None else 0.0
     if state == "Progressing" and unseen > seen.limits.recheck_after:
         return AppVerdict("waiting", waiting, remedy="recheck")
@@ -303,12 +304,3 @@ def _where(res: Obj) -> str:
 def _source_key(source: Obj) -> tuple[str, ...]:
     revision = str(source.get("targetRevision") or "HEAD")
     return (*(str(source.get(k) or "") for k in ("repoURL", "path", "chart")), revision)
-
-
-def _epoch(stamp: object) -> float | None:
-    if not stamp:
-        return None
-    try:
-        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None

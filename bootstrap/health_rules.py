@@ -71,6 +71,16 @@ def epoch(value: float | datetime | str) -> float:
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
+def epoch_of(stamp: object) -> float | None:
+    """``epoch`` of an RFC 3339 stamp as objects carry them; None when missing or malformed."""
+    if not stamp:
+        return None
+    try:
+        return epoch(str(stamp).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
 def _n(section: Obj, key: str, default: int = 0) -> int:
     value = section.get(key)
     return int(value) if value is not None else default

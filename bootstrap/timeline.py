@@ -7,11 +7,11 @@ import html
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from bootstrap.errors import InputError
+from bootstrap.health_rules import epoch_of
 
 WIDTH = 900  # px for the time axis
 LABEL = 190  # px for the row labels
@@ -51,10 +51,10 @@ def load(path: Path) -> dict[str, Any]:
 
 def bars(report: Mapping[str, Any]) -> list[Bar]:
     """One bar per stage that ran, then one per wave, offset from the run's start."""
-    origin = _epoch(report.get("started"))
+    origin = epoch_of(report.get("started"))
     found = []
     for stage in report["stages"]:
-        start = _epoch(stage.get("started"))
+        start = epoch_of(stage.get("started"))
         if start is None or origin is None:
             continue
         why = str(stage.get("why") or "").splitlines()[0] if stage.get("why") else ""
@@ -68,7 +68,7 @@ def bars(report: Mapping[str, Any]) -> list[Bar]:
             )
         )
     for wave in report.get("waves") or []:
-        start = _epoch(wave.get("started"))
+        start = epoch_of(wave.get("started"))
         if start is None or origin is None:
             continue
         apps = ", ".join(
@@ -141,12 +141,3 @@ def _step(total: float) -> float:
         if total / step <= 12:
             return float(step)
     return 7200.0
-
-
-def _epoch(stamp: object) -> float | None:
-    if not stamp:
-        return None
-    try:
-        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -129,26 +130,42 @@ def test_processes_mode_on_another_provider_is_refused_before_anything_runs(
     assert not (made.state_dir / "local-cluster").exists()
 
 
+@dataclass
+class Lost:
+    """A cluster that ran the real controller, sealed a secret, was backed up, and is gone."""
+
+    sets: tuple[str, ...]
+    backup: Path
+    sealed: dict[str, object]
+    key: str
+    api: kube.Kube
+
+
+def lost_cluster(tmp_path: Path, name: str) -> Lost:
+    identity, _ = age_keys.identity(tmp_path)
+    sets = (*SETS, f"components.sealed_secrets.age_identity={identity}")
+    backup = tmp_path / "keys.age"
+    (tmp_path / "old").mkdir()
+    old = write_profile(tmp_path / "old", name)
+    try:
+        platform.up_ok(old, *sets)
+        api = old.kube()
+        sealed = seal(api, tmp_path)
+        key = sealing.list_keys(api, "kube-system")[0]["metadata"]["name"]
+        inv, _, err = old.invocation(*sets)
+        assert app.backup(inv, out_file=backup) == 0, err.getvalue()
+    finally:
+        old.down()
+    return Lost(sets, backup, sealed, key, api)
+
+
 def test_a_rebuild_restores_the_key_before_the_process_starts_and_old_secrets_unseal(
     tmp_path: Path,
 ) -> None:
     """The operator's disaster recovery on the local profile: back up, lose the cluster, `up` a
     new one with the backup; the controller process loads the old key and makes none."""
-    identity, _ = age_keys.identity(tmp_path)
-    sets = (*SETS, f"components.sealed_secrets.age_identity={identity}")
-    backup = tmp_path / "keys.age"
-    (tmp_path / "old").mkdir()
-    old = write_profile(tmp_path / "old", "ssold")
-    try:
-        platform.up_ok(old, *sets)
-        api = old.kube()
-        sealed = seal(api, tmp_path)
-        old_key = sealing.list_keys(api, "kube-system")[0]["metadata"]["name"]
-        inv, _, err = old.invocation(*sets)
-        assert app.backup(inv, out_file=backup) == 0, err.getvalue()
-    finally:
-        old.down()
-
+    lost = lost_cluster(tmp_path, "ssold")
+    sets, backup, sealed, old_key = lost.sets, lost.backup, lost.sealed, lost.key
     (tmp_path / "new").mkdir()
     new = write_profile(tmp_path / "new", "ssnew")
     try:
@@ -199,21 +216,10 @@ def test_restoring_a_key_past_its_renewal_waits_for_the_new_key_and_warns_to_bac
 def test_invoke_dr_restores_verifies_and_names_a_sealed_secret_no_key_can_open(
     tmp_path: Path,
 ) -> None:
-    identity, _ = age_keys.identity(tmp_path)
-    sets = (*SETS, f"components.sealed_secrets.age_identity={identity}")
-    backup = tmp_path / "keys.age"
-    (tmp_path / "old").mkdir()
-    old = write_profile(tmp_path / "old", "drold")
-    try:
-        platform.up_ok(old, *sets)
-        api = old.kube()
-        sealed = seal(api, tmp_path)
-        old_key = sealing.list_keys(api, "kube-system")[0]["metadata"]["name"]
-        inv, _, err = old.invocation(*sets)
-        assert app.backup(inv, out_file=backup) == 0, err.getvalue()
-    finally:
-        old.down()
-    foreign = seal(api, tmp_path, name="foreign", key=age_keys.key_secret("other", "kube-system"))
+    lost = lost_cluster(tmp_path, "drold")
+    sets, backup, sealed, old_key = lost.sets, lost.backup, lost.sealed, lost.key
+    other = age_keys.key_secret("other", "kube-system")
+    foreign = seal(lost.api, tmp_path, name="foreign", key=other)
 
     (tmp_path / "new").mkdir()
     new = write_profile(tmp_path / "new", "drnew")
