@@ -157,6 +157,7 @@ class LocalControlPlane:
         plane."""
         self._require_protocol(KEEPER_PROTOCOL, f"run {group}")
         spec = json.loads(self.layout.spec_file.read_text())
+        before = {c["name"]: c for c in spec["components"] if c.get("group") == group}
         names = {c["name"] for c in extras}
         core = [c for c in spec["components"] if c["name"] in COMPONENTS]
         others = [
@@ -166,6 +167,13 @@ class LocalControlPlane:
         ]
         spec["components"] = core + others + [{**c, "group": group} for c in extras]
         self.layout.spec_file.write_text(json.dumps(spec, indent=2) + "\n")
+        # The keeper starts what is new or dead; one whose arguments or environment changed
+        # is stopped here, so that it starts again from the new spec.
+        for component in extras:
+            old = before.get(component["name"])
+            pid = self.pid(component["name"])
+            if old is not None and old != {**component, "group": group} and pid is not None:
+                runner.terminate(pid, grace=10.0, clock=clock)
         self.restart_dead(clock=clock)
 
     def _require_protocol(self, needed: int, what: str) -> None:

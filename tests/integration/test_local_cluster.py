@@ -6,14 +6,16 @@ import errno
 import os
 import socket
 import stat
+import sys
 import threading
 import uuid
 from pathlib import Path
 
 import pytest
 
-from bootstrap import kube, wait
+from bootstrap import kube, profile, runner, wait
 from bootstrap.controlplane import netns
+from bootstrap.controlplane.cluster import LocalControlPlane
 from bootstrap.controlplane.layout import KEEPER_PROTOCOL, read_pid, read_state
 from bootstrap.stage import Verdict
 from tests.integration.localcluster import LocalCluster
@@ -220,3 +222,46 @@ def test_the_keeper_states_the_protocol_it_speaks(local_cluster: LocalCluster) -
     state = read_state(local_cluster.state_dir / "local-cluster" / "state.json")
     assert state["protocol"] == KEEPER_PROTOCOL
     assert state["keeper_pid"] == read_pid(local_cluster.state_dir / "local-cluster" / "keeper.pid")
+
+
+def test_a_process_whose_spec_changed_is_started_again_from_the_new_spec(
+    local_cluster: LocalCluster,
+) -> None:
+    """The keeper only starts what is new or dead: a changed argv must still take effect."""
+    settings = profile.load(str(local_cluster.profile_file))
+    plane = LocalControlPlane(
+        settings.cluster.local,
+        name=settings.cluster.name,
+        state_dir=local_cluster.state_dir,
+        run=runner.LocalRunner(),
+    )
+    port = 18777  # inside the cluster's own network namespace
+
+    def listener(tag: str) -> dict[str, object]:
+        code = (
+            "import socket, time; s = socket.socket(); "
+            f"s.bind(('127.0.0.1', {port})); s.listen(); time.sleep(3600)"
+        )
+        return {
+            "name": "itest-listener",
+            "argv": [sys.executable, "-c", code, tag],
+            "log": str(local_cluster.state_dir / "itest-listener.log"),
+            "ready": {"kind": "tcp", "host": "127.0.0.1", "port": port},
+            "ready_timeout": 30,
+        }
+
+    clock = wait.RealClock()
+    try:
+        plane.set_extra_components([listener("first")], group="itest", clock=clock)
+        first = plane.pid("itest-listener")
+        assert first is not None
+        plane.set_extra_components([listener("first")], group="itest", clock=clock)
+        assert plane.pid("itest-listener") == first  # unchanged: left running
+        plane.set_extra_components([listener("second")], group="itest", clock=clock)
+        second = plane.pid("itest-listener")
+        assert second not in {None, first}
+        assert b"second" in Path(f"/proc/{second}/cmdline").read_bytes()
+        assert not runner.pid_alive(first)
+    finally:
+        plane.set_extra_components([], group="itest", clock=clock)
+    assert plane.pid("itest-listener") is None
