@@ -20,8 +20,8 @@ from typing import Any
 from bootstrap import artifacts, install
 from bootstrap import metallb_pool as lb
 from bootstrap.config import Profile
+from bootstrap.controlplane import accounts, pki
 from bootstrap.controlplane import metallb_processes as processes
-from bootstrap.controlplane import pki
 from bootstrap.errors import InputError, StageFailed, TemporaryError
 from bootstrap.kube import ObjectRef
 from bootstrap.stage import Change, Context, Verdict
@@ -109,15 +109,19 @@ class MetalLB(PlatformComponent):
             plane.layout, directory=self._bin_dir(ctx), namespace=lb.NAMESPACE
         )
         running = plane.extra_components(group=processes.GROUP)
-        if running != wanted or not plane.alive(processes.NAME):
+        credentials = processes.kubeconfig(plane.layout).is_file()
+        if running != wanted or not plane.alive(processes.NAME) or not credentials:
             yield Change(
                 "run MetalLB's controller as a local process in the cluster's namespace "
-                f"(webhooks on 127.0.0.1:{processes.WEBHOOK_PORT})",
+                f"(webhooks on 127.0.0.1:{processes.WEBHOOK_PORT}, its ServiceAccount's rights)",
                 lambda c: self._start_process(c, wanted),
             )
 
     def _start_process(self, ctx: Context, wanted: list[dict[str, Any]]) -> None:
         plane = self._plane(ctx)
+        secret = accounts.token_secret(processes.TOKEN_SECRET, lb.NAMESPACE, processes.ACCOUNT)
+        token = self._account_token(ctx, secret)
+        processes.write_kubeconfig(plane.layout, token=token, namespace=lb.NAMESPACE)
         processes.write_serving_cert(plane.layout)
         plane.set_extra_components(wanted, group=processes.GROUP, clock=ctx.clock)
 

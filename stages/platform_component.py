@@ -4,12 +4,15 @@ whose keeper runs it."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
+from typing import Any
 
+from bootstrap import secrets, wait
 from bootstrap.config import Profile
 from bootstrap.controlplane import binaries
 from bootstrap.controlplane.cluster import LocalControlPlane
-from bootstrap.stage import Context, Stage
+from bootstrap.stage import Context, Stage, Verdict
 from stages.cluster_local import ClusterLocal
 
 
@@ -38,3 +41,28 @@ class PlatformComponent(Stage):
     @staticmethod
     def _plane(ctx: Context) -> LocalControlPlane:
         return ClusterLocal().plane(ctx)
+
+    @staticmethod
+    def _account_token(ctx: Context, secret: dict[str, Any]) -> str:
+        """Apply a ServiceAccount token Secret and return its token once the controller-manager
+        has filled it (remembered for redaction: never logged)."""
+        name, namespace = secret["metadata"]["name"], secret["metadata"]["namespace"]
+        ctx.kube.apply(secret)
+        found: list[str] = []
+
+        def filled() -> Verdict:
+            live = ctx.kube.get("v1", "Secret", name, namespace) or {}
+            encoded = (live.get("data") or {}).get("token") or ""
+            if not encoded:
+                return Verdict.waiting(f"Secret {namespace}/{name} has no token yet")
+            found.append(base64.b64decode(encoded).decode())
+            return Verdict.passed()
+
+        wait.until(
+            filled,
+            what=f"the controller-manager to fill Secret {namespace}/{name}",
+            deadline=60.0,
+            clock=ctx.clock,
+        )
+        secrets.remember(found[-1])
+        return found[-1]

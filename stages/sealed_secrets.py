@@ -14,12 +14,11 @@ the gate then waits for the key that real controller makes (or loads).
 
 from __future__ import annotations
 
-import base64
 import shutil
 import time
 from collections.abc import Iterator
 
-from bootstrap import artifacts, install, runner, sealing, secrets, wait
+from bootstrap import artifacts, install, runner, sealing
 from bootstrap.controlplane import argocd_processes, binaries
 from bootstrap.controlplane import sealed_secrets_processes as processes
 from bootstrap.errors import InputError, StageFailed
@@ -166,13 +165,8 @@ class SealedSecrets(PlatformComponent):
 
     def _start_process(self, ctx: Context, wanted: list[dict[str, object]]) -> None:
         plane, ns = self._plane(ctx), self.namespace(ctx)
-        wait.until(
-            lambda: _token_filled(ctx, ns),
-            what=f"the controller-manager to fill Secret {ns}/{processes.TOKEN_SECRET}",
-            deadline=60.0,
-            clock=ctx.clock,
-        )
-        processes.write_account(plane.layout, token=_token(ctx, ns), namespace=ns)
+        token = self._account_token(ctx, processes.token_secret(ns))
+        processes.write_account(plane.layout, token=token, namespace=ns)
         if plane.alive(processes.NAME):  # new credentials or arguments: start it afresh
             self._restart_process(ctx)
         plane.set_extra_components(wanted, group=processes.GROUP, clock=ctx.clock)
@@ -268,19 +262,3 @@ class SealedSecrets(PlatformComponent):
         return Verdict.waiting(
             "the Sealed Secrets controller process is not running", *tail, f"see {log}"
         )
-
-
-def _token(ctx: Context, namespace: str) -> str:
-    """The controller's service-account token (remembered for redaction: never logged)."""
-    secret = ctx.kube.get("v1", "Secret", processes.TOKEN_SECRET, namespace) or {}
-    encoded = (secret.get("data") or {}).get("token") or ""
-    token = base64.b64decode(encoded).decode() if encoded else ""
-    if token:
-        secrets.remember(token)
-    return token
-
-
-def _token_filled(ctx: Context, namespace: str) -> Verdict:
-    if not _token(ctx, namespace):
-        return Verdict.waiting(f"Secret {namespace}/{processes.TOKEN_SECRET} has no token yet")
-    return Verdict.passed()

@@ -24,11 +24,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from bootstrap.controlplane import pki
+from bootstrap.controlplane import accounts, pki
 from bootstrap.controlplane.layout import Layout
 from bootstrap.errors import InputError
 
 NAME = "metallb-controller"
+ACCOUNT = "controller"  # metallb-native.yaml's ServiceAccount for the controller
+TOKEN_SECRET = "metallb-controller-token"  # noqa: S105 - a name, not a credential
 GROUP = "metallb"
 MANIFEST = "metallb-native.yaml"
 WEBHOOK_PORT = 9443
@@ -97,6 +99,17 @@ def write_serving_cert(layout: Layout) -> Path:
     return directory
 
 
+def kubeconfig(layout: Layout) -> Path:
+    """The controller's kubeconfig: its own ServiceAccount's token (the manifest's RBAC)."""
+    return layout.root / "metallb" / "kubeconfig"
+
+
+def write_kubeconfig(layout: Layout, *, token: str, namespace: str) -> Path:
+    return accounts.write_kubeconfig(
+        layout.admin_kubeconfig, kubeconfig(layout), token=token, namespace=namespace
+    )
+
+
 def components(layout: Layout, *, directory: Path, namespace: str) -> list[dict[str, Any]]:
     """The keeper's component entry for the controller."""
     # The webhook server reads $TMPDIR/k8s-webhook-server/serving-certs whatever --cert-dir
@@ -113,7 +126,7 @@ def components(layout: Layout, *, directory: Path, namespace: str) -> list[dict[
         {
             "name": NAME,
             "argv": argv,
-            "env": {"KUBECONFIG": str(layout.admin_kubeconfig), "TMPDIR": str(temp_dir(layout))},
+            "env": {"KUBECONFIG": str(kubeconfig(layout)), "TMPDIR": str(temp_dir(layout))},
             "log": str(layout.log_file(NAME)),
             "ready": {"kind": "tcp", "host": "127.0.0.1", "port": WEBHOOK_PORT},
             "ready_timeout": 90,

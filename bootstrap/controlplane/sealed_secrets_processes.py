@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from bootstrap.controlplane import mounts, pki
+from bootstrap.controlplane import accounts, mounts, pki
 from bootstrap.controlplane.layout import Layout
 from bootstrap.errors import InputError
 
@@ -55,18 +55,8 @@ def verify(directory: Path) -> Path:
 
 
 def token_secret(namespace: str) -> dict[str, Any]:
-    """A long-lived token for the controller's ServiceAccount, filled by the controller-manager
-    (a TokenRequest token would expire under a cluster that runs for days)."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "type": "kubernetes.io/service-account-token",
-        "metadata": {
-            "name": TOKEN_SECRET,
-            "namespace": namespace,
-            "annotations": {"kubernetes.io/service-account.name": ACCOUNT},
-        },
-    }
+    """A long-lived token for the controller's ServiceAccount, filled by the controller-manager."""
+    return accounts.token_secret(TOKEN_SECRET, namespace, ACCOUNT)
 
 
 def account_dir(layout: Layout) -> Path:

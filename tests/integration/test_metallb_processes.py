@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
+from bootstrap import kube, runner
 from bootstrap import metallb_pool as lb
-from bootstrap import runner
 from bootstrap.config import LocalCluster as LocalClusterConfig
 from bootstrap.controlplane import binaries
 from bootstrap.controlplane import metallb_processes as processes
@@ -44,15 +45,29 @@ def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
 
 
 def test_the_real_controller_serves_the_webhook_and_gives_the_probe_an_address(
-    cluster: LocalCluster,
+    cluster: LocalCluster, tmp_path: Path
 ) -> None:
     report = platform.up_ok(cluster, *SETS)
     ran = next(s for s in report["stages"] if s["name"] == "metallb")
     assert ran["changes"][:2] == [
         "install MetalLB v0.15.2",
         "run MetalLB's controller as a local process in the cluster's namespace "
-        "(webhooks on 127.0.0.1:9443)",
+        "(webhooks on 127.0.0.1:9443, its ServiceAccount's rights)",
     ]
+    # It works with the rights metallb-native.yaml gives its ServiceAccount, not the admin's.
+    credentials = cluster.state_dir / "local-cluster" / "metallb" / "kubeconfig"
+    assert credentials.stat().st_mode & 0o777 == 0o600
+    user = yaml.safe_load(credentials.read_text())["users"][0]["user"]
+    assert set(user) == {"token"}
+    seen_from_host = yaml.safe_load(cluster.kubeconfig.read_text())  # the relayed API port
+    seen_from_host["users"][0]["user"] = user
+    as_controller = tmp_path / "controller.kubeconfig"
+    as_controller.write_text(yaml.safe_dump(seen_from_host))
+    as_controller.chmod(0o600)
+    with pytest.raises(ClusterbootError, match=r"(?i)forbidden"):
+        kube.Kube.connect(as_controller).list("v1", "Secret", namespace="kube-system")
+    reports = "".join(p.read_text() for p in (cluster.state_dir / "reports").glob("*.json"))
+    assert user["token"] not in reports
     api = cluster.kube()
     probe = api.get("v1", "Service", lb.PROBE, lb.NAMESPACE)
     address = lb.probe_address(probe)
