@@ -106,22 +106,23 @@ def _verify(inv: app.Invocation, report_file: Path) -> int:
 def _check_unsealed(kube: Kube, findings: Findings, clock: wait.Clock) -> None:
     """Every SealedSecret in the cluster unsealed (Synced=True and its Secret present), waiting
     a little for ones applied moments ago; the failures with the controller's message."""
-    latest: dict[str, str] = {}
+    latest: dict[str, str] = {}  # namespace/name -> why it is not unsealed ("" when it is)
 
     def all_unsealed() -> Verdict:
         items, _ = kube.list(*SEALED)
         latest.clear()
+        broken = False
         for item in items:
             meta = item["metadata"]
             where = f"{meta.get('namespace')}/{meta['name']}"
-            verdict = health.assess(item, now=clock.now(), grace_seconds=0)
+            state = health.assess(item, now=clock.now(), grace_seconds=0)
             secret = kube.get("v1", "Secret", meta["name"], meta.get("namespace"))
-            if verdict.current and secret is not None:
-                latest[where] = ""
-            else:
-                latest[where] = verdict.reason if not verdict.current else "its Secret is missing"
+            broken = broken or state.failed
+            latest[where] = (
+                state.reason if not state.current else "" if secret else "its Secret is missing"
+            )
         waiting = [w for w, why in latest.items() if why]
-        if any("cannot unseal" in latest[w] for w in waiting):
+        if broken:  # the controller has said it cannot: waiting longer will not help
             return Verdict.broken("a SealedSecret cannot be unsealed")
         return Verdict.waiting("not unsealed yet", *waiting) if waiting else Verdict.passed()
 
