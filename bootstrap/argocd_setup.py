@@ -209,8 +209,7 @@ def redis_race_victims(pods: Iterable[Doc], secret: Mapping[str, Any] | None) ->
             "argocd-"
         ):
             continue
-        ready = health_rules.conditions(pod).get("Ready", {}).get("status") == "True"
-        if ready or meta.get("deletionTimestamp"):
+        if health_rules.ready(pod) or meta.get("deletionTimestamp"):
             continue
         if health_rules.epoch(meta["creationTimestamp"]) <= created:
             victims.append(str(meta["name"]))

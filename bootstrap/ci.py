@@ -13,13 +13,13 @@ import json
 import secrets
 import shlex
 import shutil
-import socket
 from collections.abc import Sequence
 from pathlib import Path
 
 from bootstrap import app, diagnostics, runner
 from bootstrap import profile as profiles
 from bootstrap.config import Profile
+from bootstrap.controlplane import components
 from bootstrap.errors import ClusterbootError, InputError
 from bootstrap.kube import Kube
 
@@ -30,12 +30,6 @@ def run_id() -> str:
     return secrets.token_hex(3)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def ephemeral_sets(profile: Profile, run: str, *, port: int | None = None) -> list[str]:
     """``--set`` values that give one run of an ephemeral profile a cluster of its own."""
     sets = [
@@ -43,7 +37,7 @@ def ephemeral_sets(profile: Profile, run: str, *, port: int | None = None) -> li
         f"state_dir={app.state_dir_for(profile) / 'runs' / run}",
     ]
     if profile.cluster.provider == "local":
-        sets.append(f"cluster.local.api_port={port or free_port()}")
+        sets.append(f"cluster.local.api_port={port or components.free_port()}")
     return sets
 
 

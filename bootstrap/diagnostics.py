@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from bootstrap import argo, health_rules
+from bootstrap import argo, health_rules, sealing
 from bootstrap.errors import ClusterbootError
 from bootstrap.kube import Kube
 from bootstrap.secrets import redact
@@ -84,7 +84,7 @@ def pods_not_ready(kube: Kube) -> str:
     items, _ = kube.list("v1", "Pod")
     rows = []
     for pod in items:
-        if health_rules.conditions(pod).get("Ready", {}).get("status") == "True":
+        if health_rules.ready(pod):
             continue
         meta, status = pod["metadata"], pod.get("status") or {}
         why = [
@@ -115,7 +115,7 @@ def applications(kube: Kube) -> str:
 
 
 def sealed_secrets(kube: Kube) -> str:
-    return _statuses(kube, "bitnami.com/v1alpha1", "SealedSecret", lambda o: o.get("status") or {})
+    return _statuses(kube, *sealing.SEALED_SECRET, lambda o: o.get("status") or {})
 
 
 def _statuses(kube: Kube, api: str, kind: str, summary: Callable[[Obj], Obj]) -> str:

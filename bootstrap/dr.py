@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from bootstrap import app, health, sealing, wait
+from bootstrap import profile as profiles
+from bootstrap.config import Profile
 from bootstrap.errors import GateFailed, GateTimeout, InputError
 from bootstrap.kube import Kube
 from bootstrap.stage import Verdict
 
-SEALED = ("bitnami.com/v1alpha1", "SealedSecret")
 UNSEAL_SECONDS = 60.0  # a SealedSecret just applied by Argo CD may not be unsealed yet
 
 
@@ -52,13 +53,15 @@ def dr(
         inv, sets=(*inv.sets, f"components.sealed_secrets.key_backup={backup}")
     )
 
+    loaded: list[Profile] = []
+
     def check() -> int:
         if not backup.is_file():
             raise InputError(
                 f"no key backup at {backup}", hint="give the file `invoke backup` wrote"
             )
-        ctx, _ = app.context_for(scoped)
-        if not ctx.profile.components.sealed_secrets.enabled:
+        loaded.append(profiles.load(scoped.profile, overrides=scoped.sets))
+        if not loaded[0].components.sealed_secrets.enabled:
             raise InputError(
                 "components.sealed_secrets.enabled is false: there is nothing to restore the "
                 "keys into",
@@ -69,8 +72,7 @@ def dr(
     code = app.guarded(inv, check)
     if code != 0:
         return code
-    ctx, _ = app.context_for(scoped)
-    report_file = report_path or ctx.state_dir / "reports" / "last-dr.json"
+    report_file = report_path or app.state_dir_for(loaded[0]) / "reports" / "last-dr.json"
     code = app.up(scoped, report_path=report_file, junit_path=junit_path)
     if code != 0:
         return code
@@ -109,7 +111,7 @@ def _check_unsealed(kube: Kube, findings: Findings, clock: wait.Clock) -> None:
     latest: dict[str, str] = {}  # namespace/name -> why it is not unsealed ("" when it is)
 
     def all_unsealed() -> Verdict:
-        items, _ = kube.list(*SEALED)
+        items, _ = kube.list(*sealing.SEALED_SECRET)
         latest.clear()
         broken = False
         for item in items:

@@ -71,6 +71,11 @@ def epoch(value: float | datetime | str) -> float:
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
+def ready(obj: Obj) -> bool:
+    """Its ``Ready`` condition is True (a Pod's, a Node's)."""
+    return conditions(obj).get("Ready", {}).get("status") == "True"
+
+
 def epoch_of(stamp: object) -> float | None:
     """``epoch`` of an RFC 3339 stamp as objects carry them; None when missing or malformed."""
     if not stamp:
@@ -189,7 +194,7 @@ def _pod(obj: Obj, now: float, grace: float) -> Health:
     if phase == "Running" and policy != "Always":
         return waiting(f"Pod running; restartPolicy {policy} means it must succeed")
     if phase == "Running":
-        if conditions(obj).get("Ready", {}).get("status") == "True":
+        if ready(obj):
             return ok("Pod running and Ready")
         return waiting("Pod running but not Ready")
     scheduled = conditions(obj).get("PodScheduled")

@@ -37,6 +37,7 @@ LEGACY_KEY = "sealed-secrets-key"  # the single key Secret of controllers before
 IDENTITY_ENV = "CLUSTERBOOT_AGE_IDENTITY"
 RECORDS = "sealed-secrets-backups.json"
 LEDGER = "clusterboot-sealing-key-backups"
+SEALED_SECRET = ("bitnami.com/v1alpha1", "SealedSecret")  # apiVersion, kind
 SERVER_SET = (
     "resourceVersion",
     "uid",

@@ -67,18 +67,18 @@ class ArgoCD(PlatformComponent):
                 lambda c: _apply(c, setup.default_project(ns)),
             )
         if self._processes(ctx):
-            yield from self._processes_plan(ctx)
+            yield from self._processes_plan(ctx, docs)
 
     def _makes_project(self, ctx: Context) -> bool:
         return ctx.cluster.provider == "local" or self._processes(ctx)
 
-    def _processes_plan(self, ctx: Context) -> Iterator[Change]:
+    def _processes_plan(self, ctx: Context, docs: list[install.Doc]) -> Iterator[Change]:
         plane = self._plane(ctx)
         wanted = processes.components(
             plane.layout,
             directory=self._bin_dir(ctx),
             namespace=self.namespace(ctx),
-            sync_timeout=setup.sync_timeout(self.docs(ctx)),
+            sync_timeout=setup.sync_timeout(docs),
         )
         running = plane.extra_components(group="argocd")
         if running != wanted or not all(plane.alive(c["name"]) for c in wanted):

@@ -32,11 +32,12 @@ class Ports:
     def for_isolation(cls, isolation: str, api_port: int) -> Ports:
         if isolation == "netns":
             return cls()
-        free = [_free_port() for _ in range(5)]
+        free = [free_port() for _ in range(5)]
         return cls(free[0], free[1], api_port, free[2], free[3], free[4])
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port nothing on 127.0.0.1 listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
