@@ -1,0 +1,1 @@
+"""Pinned sources: manifests and Helm charts, checksums, the cache, offline bundles, installs."""

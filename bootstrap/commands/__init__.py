@@ -1,0 +1,1 @@
+"""What each task does: up, plan, status, down, ci, dr, backup, bundle, report. The only importer of `stages`."""

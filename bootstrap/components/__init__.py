@@ -1,0 +1,1 @@
+"""Per-component knowledge below the stages: MetalLB, Argo CD, Sealed Secrets, the sandbox repository."""

@@ -1,0 +1,1 @@
+"""Argo CD: its settings before the root app, and its controllers as local processes."""

@@ -1,0 +1,1 @@
+"""Sealed Secrets: sealing keys (backup, restore, renewal) and the controller as a local process."""

@@ -1,0 +1,1 @@
+"""Health verdicts for Kubernetes objects: kstatus rules and what kstatus misses."""

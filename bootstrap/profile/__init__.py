@@ -1,0 +1,1 @@
+"""Profiles: the schema, loading with `extends:` and `--set`, key paths, secret references."""
