@@ -1,6 +1,6 @@
 """clusterboot's command line: `invoke --list` shows these tasks; each one's docstring is its help.
 
-Tasks stay thin: the work is in bootstrap.app.
+Tasks stay thin: the work is in bootstrap.commands.app.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 
 from invoke import Context, Exit, task
 
-from bootstrap import app, timeline
-from bootstrap import ci as ci_run
-from bootstrap import dr as dr_run
+import bootstrap.commands.ci
+import bootstrap.commands.dr
+from bootstrap.commands import app, timeline
 
 PROFILE_HELP = "a profile name (profiles/NAME.yaml) or a path to a profile file"
 SET_HELP = "override a profile value, e.g. --set cluster.local.api_port=7443 (repeatable)"
@@ -161,7 +161,7 @@ def ci(
     Exit code: the command's, or up's when the cluster never became ready. With
     cluster.ephemeral each run gets a cluster of its own (unique name and state directory)."""
     _exit(
-        ci_run.ci(
+        bootstrap.commands.ci.ci(
             _inv(profile, set or [], unisolated, log_format),
             command_after_dashes(c.remainder),
             report_path=Path(report) if report else None,
@@ -196,7 +196,7 @@ def dr(
     the backup must be in the cluster and every SealedSecret unsealed into its Secret. The
     report's `dr` section lists what was checked. See docs/disaster-recovery.md."""
     _exit(
-        dr_run.dr(
+        bootstrap.commands.dr.dr(
             _inv(profile, set or [], unisolated, log_format),
             Path(backup),
             report_path=Path(report) if report else None,

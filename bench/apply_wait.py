@@ -28,11 +28,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bootstrap import health, log, wait, watch
+from bootstrap import health, log, wait
 from bootstrap.controlplane import netns
-from bootstrap.controlplane.components import Ports
 from bootstrap.controlplane.layout import read_pid
-from bootstrap.kube import Kube, ObjectRef
+from bootstrap.controlplane.spec import Ports
+from bootstrap.kube import apply_manifests, watch
+from bootstrap.kube.client import Kube, ObjectRef
 from bootstrap.stage import Verdict
 from tests.integration.localcluster import LocalCluster, write_profile
 
@@ -333,7 +334,7 @@ def measure(cluster: LocalCluster, objects: int) -> int:
 
 
 def setup(kube: Kube, objects: int) -> list[str]:
-    kube.apply_manifests(CRD, namespace=NS, clock=wait.RealClock(), deadline=60)
+    apply_manifests(kube, CRD, namespace=NS, clock=wait.RealClock(), deadline=60)
     names = [f"w{i:03d}" for i in range(objects)]
     widget = {"apiVersion": WIDGET, "kind": "Widget"}
     with ThreadPoolExecutor(16) as pool:

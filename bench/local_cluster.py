@@ -23,7 +23,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bootstrap import app  # noqa: E402
+from bootstrap.commands import app  # noqa: E402
 
 
 def free_port() -> int:

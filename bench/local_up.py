@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 
 from local_cluster import free_port  # noqa: E402 - bench/ is on sys.path when run as a script
 
-from bootstrap import app  # noqa: E402
+from bootstrap.commands import app  # noqa: E402
 
 
 def profile(directory: Path) -> Path:

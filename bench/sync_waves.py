@@ -37,12 +37,14 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bootstrap import app, argo, waves, wavewalk  # noqa: E402
-from bootstrap.appfeed import Stats  # noqa: E402
-from bootstrap.config import RootApp  # noqa: E402
-from bootstrap.kube import Kube  # noqa: E402
+from bootstrap.commands import app  # noqa: E402
+from bootstrap.kube.client import Kube  # noqa: E402
+from bootstrap.profile.schema import RootApp  # noqa: E402
 from bootstrap.report import WaveResult  # noqa: E402
 from bootstrap.wait import RealClock  # noqa: E402
+from bootstrap.waves import argo, rules  # noqa: E402
+from bootstrap.waves.feed import Stats  # noqa: E402
+from bootstrap.waves.walk import Walk  # noqa: E402
 from stages import root_app  # noqa: E402
 from tests.argo_sim import Scenario, Script, install_crds, serve  # noqa: E402
 
@@ -68,7 +70,7 @@ def free_port() -> int:
 
 def cluster(directory: Path) -> Path:
     """Start a local cluster for the bench; returns its profile."""
-    path = directory / "bench-waves.yaml"
+    path = directory / "bench-rules.yaml"
     body = {
         "extends": str(REPO / "profiles" / "local.yaml"),
         "name": "bench-waves",
@@ -109,12 +111,12 @@ def one_round(kube: Kube, kubeconfig: Path, args: argparse.Namespace, n: int) ->
     sim.start()
     if not ready.wait(60):
         raise SystemExit("the simulator did not start")
-    settings = waves.Settings(namespace, root, 300.0, {}, 300.0, 10.0, argo.Limits())
+    settings = rules.Settings(namespace, root, 300.0, {}, 300.0, 10.0, argo.Limits())
     log, stats, results = Recorder(), Stats(), list[WaveResult]()
     kube.apply(
         root_app.application(RootApp(repo_url="https://git.example.invalid/p.git"), namespace)
     )
-    walk = wavewalk.Walk(kube, settings, clock=RealClock(), log=log, results=results, stats=stats)
+    walk = Walk(kube, settings, clock=RealClock(), log=log, results=results, stats=stats)
     started, cpu = time.perf_counter(), time.process_time()
     walk.run()
     cpu, wall = time.process_time() - cpu, time.perf_counter() - started

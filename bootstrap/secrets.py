@@ -6,9 +6,12 @@ the error printer must all scrub the same values, whichever object happened to l
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 import threading
 from collections.abc import Iterable
+from pathlib import Path
 
 MASK = "***"
 _MIN_LENGTH = 4  # shorter values would scrub ordinary words out of every line
@@ -77,3 +80,18 @@ def forget_all() -> None:
     with _lock:
         _known.clear()
         _pattern = None
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` with mode 0600 from the first byte on, atomically: a reader
+    sees the old file or the whole new one, never a readable or half-written one. A parent
+    directory created here is 0700."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(name, path)
+    finally:
+        Path(name).unlink(missing_ok=True)

@@ -15,15 +15,18 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import structlog
 
-from bootstrap.config import Profile
 from bootstrap.errors import ClusterbootError
+from bootstrap.profile.schema import Profile
+from bootstrap.wait import Verdict
 
 if TYPE_CHECKING:
-    from bootstrap.kube import Kube
+    from bootstrap.kube.client import Kube
+    from bootstrap.processes.runner import Runner
     from bootstrap.report import Report
-    from bootstrap.runner import Runner
     from bootstrap.wait import Clock
 
+
+__all__ = ["CannotKnowYet", "Change", "ClusterInfo", "Context", "Stage", "Verdict"]
 
 @dataclass(frozen=True)
 class ClusterInfo:
@@ -42,27 +45,6 @@ class Change:
 
     summary: str
     apply: Callable[[Context], None] = field(compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    ok: bool
-    why: str
-    blocking: tuple[str, ...] = ()
-    failed: bool = False
-    """True when waiting longer cannot help (Degraded, CrashLoopBackOff past grace)."""
-
-    @classmethod
-    def passed(cls, why: str = "ready") -> Verdict:
-        return cls(True, why)
-
-    @classmethod
-    def waiting(cls, why: str, *blocking: str) -> Verdict:
-        return cls(False, why, tuple(blocking))
-
-    @classmethod
-    def broken(cls, why: str, *blocking: str) -> Verdict:
-        return cls(False, why, tuple(blocking), failed=True)
 
 
 class CannotKnowYet(ClusterbootError):
@@ -102,7 +84,7 @@ class Context:
 
     @property
     def kube(self) -> Kube:
-        from bootstrap.kube import Kube
+        from bootstrap.kube.client import Kube
 
         with self._lock:
             if self._kube is None:

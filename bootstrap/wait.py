@@ -1,6 +1,6 @@
 """All waiting goes through here: one function with a deadline, a reason and an injectable clock.
 
-Watch-based waits (``bootstrap.watch``) use the same ``Clock`` so tests can drive time.
+Watch-based waits (``bootstrap.kube.watch``) use the same ``Clock`` so tests can drive time.
 """
 
 from __future__ import annotations
@@ -8,10 +8,31 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from bootstrap.errors import GateFailed, GateTimeout, Interrupted
-from bootstrap.stage import Verdict
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    why: str
+    blocking: tuple[str, ...] = ()
+    failed: bool = False
+    """True when waiting longer cannot help (Degraded, CrashLoopBackOff past grace)."""
+
+    @classmethod
+    def passed(cls, why: str = "ready") -> Verdict:
+        return cls(True, why)
+
+    @classmethod
+    def waiting(cls, why: str, *blocking: str) -> Verdict:
+        return cls(False, why, tuple(blocking))
+
+    @classmethod
+    def broken(cls, why: str, *blocking: str) -> Verdict:
+        return cls(False, why, tuple(blocking), failed=True)
 
 
 class Clock(Protocol):

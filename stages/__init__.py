@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bootstrap.config import Profile
 from bootstrap.errors import InputError
+from bootstrap.profile.schema import Profile
 from bootstrap.stage import Stage
 from stages.argocd import ArgoCD
 from stages.cluster_docker_desktop import ClusterDockerDesktop

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from bootstrap import argocd_setup as setup
-from bootstrap import artifacts, install
-from bootstrap.controlplane import argocd_processes as processes
+from bootstrap import artifacts
+from bootstrap.artifacts import install
+from bootstrap.components.argocd import processes, setup
 from bootstrap.errors import TemporaryError
 from bootstrap.stage import Change, Context, Verdict
 from stages.platform_component import PlatformComponent

@@ -12,9 +12,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from bootstrap import kubeconfig
 from bootstrap.errors import CommandFailed, StageFailed
-from bootstrap.runner import Result
+from bootstrap.kube import kubeconfig
+from bootstrap.processes.runner import Result
 from bootstrap.stage import Change, ClusterInfo, Context, Stage, Verdict
 
 LB_SLICE = 16

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bootstrap import kubeconfig
 from bootstrap.errors import InputError
+from bootstrap.kube import kubeconfig
 from bootstrap.stage import Change, Context
 from stages.cluster_common import ToolCluster
 

@@ -11,8 +11,8 @@ import json
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from bootstrap import tools
 from bootstrap.errors import MissingTool, StageFailed
+from bootstrap.processes import tools
 from bootstrap.stage import Change, Context
 from stages.cluster_common import ToolCluster, kubeconfig_path
 

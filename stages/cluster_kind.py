@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from bootstrap import tools
 from bootstrap.errors import InputError, MissingTool, StageFailed
+from bootstrap.processes import tools
 from bootstrap.stage import Change, Context
 from stages.cluster_common import ToolCluster, kubeconfig_path
 

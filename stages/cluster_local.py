@@ -12,12 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bootstrap import runner
-from bootstrap.config import Profile
 from bootstrap.controlplane import binaries, netns
 from bootstrap.controlplane.cluster import COMPONENTS, LocalControlPlane, write_kubeconfig
 from bootstrap.controlplane.pki import Pki
 from bootstrap.errors import InputError, StageFailed
+from bootstrap.profile.schema import Profile
 from bootstrap.stage import Change, ClusterInfo, Context, Stage, Verdict
 
 PROBE_NAMESPACE = "clusterboot-system"
@@ -45,12 +44,11 @@ class ClusterLocal(Stage):
                 )
 
     def plane(self, ctx: Context) -> LocalControlPlane:
-        cfg = ctx.profile.cluster.local
-        if ctx.options.get("unisolated"):
-            cfg = cfg.model_copy(update={"isolation": "none"})
-        local = ctx.runner if isinstance(ctx.runner, runner.LocalRunner) else runner.LocalRunner()
-        return LocalControlPlane(
-            cfg, name=ctx.profile.cluster.name, state_dir=ctx.state_dir, run=local
+        return LocalControlPlane.for_profile(
+            ctx.profile,
+            state_dir=ctx.state_dir,
+            unisolated=bool(ctx.options.get("unisolated")),
+            run=ctx.runner,
         )
 
     def info(self, ctx: Context, plane: LocalControlPlane) -> ClusterInfo:

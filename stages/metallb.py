@@ -8,7 +8,7 @@ Skipped on EKS, where MetalLB does not work.
 
 ``mode: processes`` (local provider): upstream's manifest from the module the controller is
 built from, its webhooks pointed at 127.0.0.1, and the real controller run by the local
-cluster's keeper (bootstrap/controlplane/metallb_processes.py): the pool goes through its real
+cluster's keeper (bootstrap/components/metallb/processes.py): the pool goes through its real
 webhook and the probe Service gets a real address from the pool.
 """
 
@@ -17,13 +17,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from bootstrap import artifacts, install
-from bootstrap import metallb_pool as lb
-from bootstrap.config import Profile
+from bootstrap import artifacts
+from bootstrap.artifacts import install
+from bootstrap.components.metallb import address_pool, processes
 from bootstrap.controlplane import accounts, pki
-from bootstrap.controlplane import metallb_processes as processes
 from bootstrap.errors import InputError, StageFailed, TemporaryError
-from bootstrap.kube import ObjectRef
+from bootstrap.kube.client import ObjectRef
+from bootstrap.profile.schema import Profile
 from bootstrap.stage import Change, Context, Verdict
 from stages.platform_component import PlatformComponent
 
@@ -68,11 +68,11 @@ class MetalLB(PlatformComponent):
             ca = pki.Pki(layout.pki_dir).ca_cert.read_bytes()
             docs = processes.local_objects(upstream, ca)
         else:
-            docs = install.manifest(ctx, "metallb", namespace=lb.NAMESPACE)
-        return install.ensure_namespace(docs, lb.NAMESPACE, lb.PRIVILEGED)
+            docs = install.manifest(ctx, "metallb", namespace=address_pool.NAMESPACE)
+        return install.ensure_namespace(docs, address_pool.NAMESPACE, address_pool.PRIVILEGED)
 
     def pool(self, ctx: Context) -> str:
-        pool = lb.addresses(ctx.profile, ctx.cluster)
+        pool = address_pool.addresses(ctx.profile, ctx.cluster)
         if pool is None:
             raise StageFailed(
                 self.name,
@@ -85,28 +85,33 @@ class MetalLB(PlatformComponent):
     def plan(self, ctx: Context) -> Iterator[Change]:
         ctx.cluster  # noqa: B018 - CannotKnowYet before the cluster exists; fetch nothing
         docs = self.docs(ctx)
-        keys = install.keys_of(docs, namespace=lb.NAMESPACE)
+        keys = install.keys_of(docs, namespace=address_pool.NAMESPACE)
         version = ctx.profile.components.metallb.version
         what = install.decide(TITLE, version, keys, install.observe(ctx.kube, keys))
         if what:
-            yield Change(what, lambda c: install.apply(c, docs, namespace=lb.NAMESPACE, what=what))
+            yield Change(
+                what, lambda c: install.apply(c, docs, namespace=address_pool.NAMESPACE, what=what)
+            )
         if self._processes(ctx):
             yield from self._processes_plan(ctx)
         pool = self.pool(ctx)
-        change = lb.pool_change(pool, *lb.observe_pool(ctx.kube))
+        change = address_pool.pool_change(pool, *address_pool.observe_pool(ctx.kube))
         if change:
             yield Change(f"{change} (retried until the webhook serves)", self._apply_pool)
-        wanted, _ = lb.probe_wanted(ctx.profile, ctx.cluster)
-        if wanted and ctx.kube.get("v1", "Service", lb.PROBE, lb.NAMESPACE) is None:
+        wanted, _ = address_pool.probe_wanted(ctx.profile, ctx.cluster)
+        if (
+            wanted
+            and ctx.kube.get("v1", "Service", address_pool.PROBE, address_pool.NAMESPACE) is None
+        ):
             yield Change(
-                f"apply LoadBalancer Service {lb.NAMESPACE}/{lb.PROBE} (probe)",
-                lambda c: _apply(c, lb.probe_service()),
+                f"apply LoadBalancer Service {address_pool.NAMESPACE}/{address_pool.PROBE} (probe)",
+                lambda c: _apply(c, address_pool.probe_service()),
             )
 
     def _processes_plan(self, ctx: Context) -> Iterator[Change]:
         plane = self._plane(ctx)
         wanted = processes.components(
-            plane.layout, directory=self._bin_dir(ctx), namespace=lb.NAMESPACE
+            plane.layout, directory=self._bin_dir(ctx), namespace=address_pool.NAMESPACE
         )
         running = plane.extra_components(group=processes.GROUP)
         credentials = processes.kubeconfig(plane.layout).is_file()
@@ -119,9 +124,11 @@ class MetalLB(PlatformComponent):
 
     def _start_process(self, ctx: Context, wanted: list[dict[str, Any]]) -> None:
         plane = self._plane(ctx)
-        secret = accounts.token_secret(processes.TOKEN_SECRET, lb.NAMESPACE, processes.ACCOUNT)
+        secret = accounts.token_secret(
+            processes.TOKEN_SECRET, address_pool.NAMESPACE, processes.ACCOUNT
+        )
         token = self._account_token(ctx, secret)
-        processes.write_kubeconfig(plane.layout, token=token, namespace=lb.NAMESPACE)
+        processes.write_kubeconfig(plane.layout, token=token, namespace=address_pool.NAMESPACE)
         processes.write_serving_cert(plane.layout)
         plane.set_extra_components(wanted, group=processes.GROUP, clock=ctx.clock)
 
@@ -129,7 +136,7 @@ class MetalLB(PlatformComponent):
         """The pool once the controller has rolled out, retried while its webhook comes up:
         the race window starts when the webhook can serve, not while images are pulled."""
         controllers = [
-            install.ref_of(d, lb.NAMESPACE)
+            install.ref_of(d, address_pool.NAMESPACE)
             for d in self.docs(ctx)
             if install.kind_of(d) == ("apps", "Deployment")
         ]
@@ -143,7 +150,7 @@ class MetalLB(PlatformComponent):
                     hint="its webhook validates the pool; see the controller pod's events",
                 )
         try:
-            lb.apply_pool(ctx, self.pool(ctx))
+            address_pool.apply_pool(ctx, self.pool(ctx))
         except TemporaryError as err:
             kwok_only = ctx.cluster.provider == "local" and not self._processes(ctx)
             if not kwok_only or "failed calling webhook" not in err.message:
@@ -159,7 +166,9 @@ class MetalLB(PlatformComponent):
     def gate(self, ctx: Context) -> Verdict:
         docs = self.docs(ctx)
         workloads = [
-            install.ref_of(d, lb.NAMESPACE) for d in docs if install.kind_of(d) in install.WORKLOADS
+            install.ref_of(d, address_pool.NAMESPACE)
+            for d in docs
+            if install.kind_of(d) in install.WORKLOADS
         ]
         ready = install.await_ready(
             ctx, [*install.crd_refs(docs), *workloads], what="MetalLB controller and speaker"
@@ -170,12 +179,14 @@ class MetalLB(PlatformComponent):
         if self._processes(ctx):
             serving = self._process_serving(ctx)
         else:
-            serving = lb.webhook_serving(ctx.kube, docs, check_ca=not local)
+            serving = address_pool.webhook_serving(ctx.kube, docs, check_ca=not local)
         if not serving.ok:
             return serving
         pool = self.pool(ctx)
-        if lb.pool_change(pool, *lb.observe_pool(ctx.kube)):
-            return Verdict.waiting(f"IPAddressPool {lb.NAMESPACE}/{lb.POOL} is not {pool} yet")
+        if address_pool.pool_change(pool, *address_pool.observe_pool(ctx.kube)):
+            return Verdict.waiting(
+                f"IPAddressPool {address_pool.NAMESPACE}/{address_pool.POOL} is not {pool} yet"
+            )
         probe = self._probe(ctx, pool)
         if not probe.ok:
             return probe
@@ -196,15 +207,17 @@ class MetalLB(PlatformComponent):
         return Verdict.waiting("MetalLB's controller process is not running", f"see {log}")
 
     def _probe(self, ctx: Context, pool: str) -> Verdict:
-        wanted, why_not = lb.probe_wanted(ctx.profile, ctx.cluster)
+        wanted, why_not = address_pool.probe_wanted(ctx.profile, ctx.cluster)
         if not wanted:
             return Verdict.passed(f"LoadBalancer probe {why_not}")
-        ref = ObjectRef("v1", "Service", lb.PROBE, lb.NAMESPACE)
+        ref = ObjectRef("v1", "Service", address_pool.PROBE, address_pool.NAMESPACE)
         got = install.await_ready(ctx, [ref], what="the probe LoadBalancer address")
         if not got.ok:
             return got
-        address = lb.probe_address(ctx.kube.get("v1", "Service", lb.PROBE, lb.NAMESPACE))
-        if address is None or not lb.in_pool(address, pool):
+        address = address_pool.probe_address(
+            ctx.kube.get("v1", "Service", address_pool.PROBE, address_pool.NAMESPACE)
+        )
+        if address is None or not address_pool.in_pool(address, pool):
             return Verdict.broken(
                 f"probe Service got {address}, outside the MetalLB pool {pool}: another load "
                 "balancer answers (k3s ServiceLB? disable it before MetalLB)",

@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from bootstrap import secrets, wait
-from bootstrap.config import Profile
 from bootstrap.controlplane import binaries
 from bootstrap.controlplane.cluster import LocalControlPlane
+from bootstrap.profile.schema import Profile
 from bootstrap.stage import Context, Stage, Verdict
-from stages.cluster_local import ClusterLocal
 
 
 class PlatformComponent(Stage):
@@ -40,7 +39,12 @@ class PlatformComponent(Stage):
 
     @staticmethod
     def _plane(ctx: Context) -> LocalControlPlane:
-        return ClusterLocal().plane(ctx)
+        return LocalControlPlane.for_profile(
+            ctx.profile,
+            state_dir=ctx.state_dir,
+            unisolated=bool(ctx.options.get("unisolated")),
+            run=ctx.runner,
+        )
 
     @staticmethod
     def _account_token(ctx: Context, secret: dict[str, Any]) -> str:

@@ -12,17 +12,19 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from bootstrap import argo, config, sandbox
-from bootstrap.config import Profile
+from bootstrap.components import sandbox
 from bootstrap.errors import InputError, TemporaryError
+from bootstrap.profile import schema
+from bootstrap.profile.schema import Profile
 from bootstrap.stage import CannotKnowYet, Change, Context, Stage, Verdict
+from bootstrap.waves import argo
 
 Obj = dict[str, Any]
 MANAGED = {"app.kubernetes.io/managed-by": "clusterboot"}
 RETRY = {"limit": 5, "backoff": {"duration": "5s", "factor": 2, "maxDuration": "3m"}}
 
 
-def application(root: config.RootApp, namespace: str) -> Obj:
+def application(root: schema.RootApp, namespace: str) -> Obj:
     """The root Application, as clusterboot applies it."""
     return {
         "apiVersion": argo.API_VERSION,
@@ -44,7 +46,7 @@ def application(root: config.RootApp, namespace: str) -> Obj:
     }
 
 
-def repository_secret(root: config.RootApp, namespace: str) -> Obj | None:
+def repository_secret(root: schema.RootApp, namespace: str) -> Obj | None:
     """Argo CD's repository Secret for ``root.repo_url``, or None without credentials.
     Values come from the profile's secret references and go nowhere but the API."""
     creds = root.credentials

@@ -1,17 +1,19 @@
 """sandbox_repo: publish a profile's ``sandbox:`` GitOps directory as a local git repository
-that Argo CD reads through ``file://`` (see bootstrap/sandbox.py), its marked Secrets sealed with
-the cluster's Sealed Secrets key (bootstrap/sandbox_seal.py). Skipped for real remotes.
+that Argo CD reads through ``file://`` (bootstrap/components/sandbox/repo.py), its marked
+Secrets sealed with the cluster's Sealed Secrets key (bootstrap/components/sandbox/seal.py).
+Skipped for real remotes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from bootstrap import sandbox, sandbox_seal
-from bootstrap.config import Profile
+from bootstrap.components import sandbox
+from bootstrap.components.sandbox import seal
+from bootstrap.components.sealed_secrets import processes
 from bootstrap.controlplane import binaries
-from bootstrap.controlplane import sealed_secrets_processes as sealed_processes
 from bootstrap.errors import InputError
+from bootstrap.profile.schema import Profile
 from bootstrap.stage import Change, Context, Stage, Verdict
 
 SEALS = "sandbox-seals.json"
@@ -34,7 +36,7 @@ class SandboxRepo(Stage):
         if marked and not ctx.profile.components.sealed_secrets.enabled:
             raise InputError(
                 f"{', '.join(marked)} in {self._repo_url(ctx)} hold Secrets marked "
-                f"{sandbox_seal.MARK}, and components.sealed_secrets is not enabled",
+                f"{seal.MARK}, and components.sealed_secrets is not enabled",
                 hint="enable it (mode: processes on the local profile), or drop the mark",
             )
 
@@ -45,17 +47,17 @@ class SandboxRepo(Stage):
 
     def _marked(self, ctx: Context) -> list[str]:
         source = sandbox.source_dir(self._repo_url(ctx))
-        return sandbox_seal.files_to_seal(sandbox.rendered(source, ""))
+        return seal.files_to_seal(sandbox.rendered(source, ""))
 
-    def _sealer(self, ctx: Context) -> sandbox_seal.KubesealSealer:
+    def _sealer(self, ctx: Context) -> seal.KubesealSealer:
         settings = ctx.profile.components.sealed_secrets
-        certificate = sandbox_seal.newest_certificate(ctx.kube, settings.namespace)
-        built = sealed_processes.bin_dir(
+        certificate = seal.newest_certificate(ctx.kube, settings.namespace)
+        built = processes.bin_dir(
             binaries.cache_dir(ctx.profile.cluster.local), settings.version
         )
-        return sandbox_seal.KubesealSealer(
+        return seal.KubesealSealer(
             ctx.runner,
-            sandbox_seal.find_kubeseal(built / "kubeseal"),
+            seal.find_kubeseal(built / "kubeseal"),
             certificate,
             ctx.state_dir / SEALS,
         )
@@ -64,7 +66,7 @@ class SandboxRepo(Stage):
         repo_url = self._repo_url(ctx)
         url = sandbox.effective_url(repo_url, ctx.state_dir)
         files = sandbox.rendered(sandbox.source_dir(repo_url), url)
-        marked = sandbox_seal.files_to_seal(files)
+        marked = seal.files_to_seal(files)
         sealer = None
         if marked:
             ctx.cluster  # noqa: B018 - CannotKnowYet before the cluster (and its key) exist
@@ -78,7 +80,7 @@ class SandboxRepo(Stage):
             )
 
     def _publish(
-        self, ctx: Context, repo_url: str, sealer: sandbox_seal.KubesealSealer | None
+        self, ctx: Context, repo_url: str, sealer: seal.KubesealSealer | None
     ) -> None:
         sandbox.publish(repo_url, ctx.state_dir, ctx.runner, sealer)
 

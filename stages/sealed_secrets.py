@@ -8,7 +8,7 @@ an install, a restore that triggered renewal, or a renewal every 30 days).
 
 ``mode: processes`` (local provider): the objects come from the chart built beside the
 controller (its CRD, ServiceAccount and RBAC, no Deployment), and the controller itself runs as
-a process in the cluster's network namespace (bootstrap/controlplane/sealed_secrets_processes.py);
+a process in the cluster's network namespace (bootstrap/components/sealed_secrets/processes.py);
 the gate then waits for the key that real controller makes (or loads).
 """
 
@@ -18,10 +18,13 @@ import shutil
 import time
 from collections.abc import Iterator
 
-from bootstrap import artifacts, install, runner, sealing
-from bootstrap.controlplane import argocd_processes, binaries
-from bootstrap.controlplane import sealed_secrets_processes as processes
+from bootstrap import artifacts
+from bootstrap.artifacts import install
+from bootstrap.components.argocd import processes as argocd_processes
+from bootstrap.components.sealed_secrets import processes, sealing
+from bootstrap.controlplane import binaries
 from bootstrap.errors import InputError, StageFailed
+from bootstrap.processes import runner
 from bootstrap.stage import Change, Context, Verdict
 from stages.platform_component import PlatformComponent
 

@@ -1,7 +1,7 @@
 """sync_waves: the root app's children, wave by wave, each gated on honest health.
 
 ``plan`` surveys the children and yields one change, the walk, only when some child is not
-passing; the walk (``bootstrap.wavewalk``) waits wave by wave and nudges Argo CD through the
+passing; the walk (``bootstrap.waves.walk``) waits wave by wave and nudges Argo CD through the
 API. ``gate`` looks once more at every child without waiting, and records what it saw when
 this run did not walk.
 """
@@ -11,12 +11,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from bootstrap import argo, argo_tree, sandbox, waves, wavewalk
-from bootstrap.appfeed import Obj
-from bootstrap.config import Profile
+from bootstrap.components import sandbox
 from bootstrap.errors import TemporaryError
+from bootstrap.profile.schema import Profile
 from bootstrap.report import WaveResult
 from bootstrap.stage import CannotKnowYet, Change, Context, Stage, Verdict
+from bootstrap.waves import argo, rules, tree
+from bootstrap.waves.feed import Obj
+from bootstrap.waves.walk import Walk
 
 
 class SyncWaves(Stage):
@@ -38,7 +40,7 @@ class SyncWaves(Stage):
     def _walk(self, ctx: Context) -> None:
         results: list[WaveResult] = ctx.report.waves if ctx.report is not None else []
         results.clear()  # a retried stage walks again from the start
-        walk = wavewalk.Walk(
+        walk = Walk(
             ctx.kube,
             self._settings(ctx),
             clock=ctx.clock,
@@ -63,25 +65,25 @@ class SyncWaves(Stage):
         return Verdict.passed(f"{count} child apps in {len(found.waves)} waves Synced and Healthy")
 
     @staticmethod
-    def _settings(ctx: Context) -> waves.Settings:
+    def _settings(ctx: Context) -> rules.Settings:
         assert ctx.profile.root_app is not None
         revisions = sandbox.expected_revisions(
             ctx.profile.root_app.repo_url, ctx.state_dir, ctx.runner
         )
-        return waves.Settings.of(ctx.profile, revisions=revisions)
+        return rules.Settings.of(ctx.profile, revisions=revisions)
 
     def gate_deadline(self, ctx: Context) -> float:
         """The walk did the waiting; the gate only confirms (and tolerates a short blip)."""
         return float(min(ctx.profile.timeouts.stage_seconds, 30))
 
     def _survey(
-        self, ctx: Context, settings: waves.Settings
-    ) -> tuple[waves.Survey, dict[str, Obj]]:
+        self, ctx: Context, settings: rules.Settings
+    ) -> tuple[rules.Survey, dict[str, Obj]]:
         apps = self._list(ctx, argo.KIND, settings.namespace)
         root = apps.get(settings.root)
-        listed = root is not None and bool(argo_tree.generators(root))
+        listed = root is not None and bool(tree.generators(root))
         appsets = self._list(ctx, "ApplicationSet", settings.namespace) if listed else {}
-        return waves.survey(apps, settings, now=time.time(), appsets=appsets), apps
+        return rules.survey(apps, settings, now=time.time(), appsets=appsets), apps
 
     def _list(self, ctx: Context, kind: str, namespace: str) -> dict[str, Obj]:
         try:
@@ -93,9 +95,9 @@ class SyncWaves(Stage):
         return {i["metadata"]["name"]: i for i in items}
 
 
-def _observed(found: waves.Survey, apps: dict[str, Obj]) -> list[WaveResult]:
+def _observed(found: rules.Survey, apps: dict[str, Obj]) -> list[WaveResult]:
     """Per-wave results of a run that found everything converged (no walk, no timings)."""
     return [
-        WaveResult(wave, [waves.app_result(name, apps.get(name), 0.0) for name in verdicts])
+        WaveResult(wave, [rules.app_result(name, apps.get(name), 0.0) for name in verdicts])
         for wave, verdicts in found.waves.items()
     ]

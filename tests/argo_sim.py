@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bootstrap import argo
 from bootstrap.errors import ClusterbootError
-from bootstrap.kube import Cancel, Expired, Kube
+from bootstrap.kube.client import Cancel, Expired, Kube
+from bootstrap.waves import argo
 
 Obj = dict[str, Any]
 MANAGER = "argocd-application-controller"

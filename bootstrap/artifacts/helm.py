@@ -20,9 +20,9 @@ from typing import Any
 
 import yaml
 
-from bootstrap.config import ChartSource
 from bootstrap.errors import InputError
-from bootstrap.runner import Runner
+from bootstrap.processes.runner import Runner
+from bootstrap.profile.schema import ChartSource
 
 RELEASES = {"metallb": "metallb", "argocd": "argocd", "sealed_secrets": "sealed-secrets"}
 DEFAULT_VALUES: dict[str, dict[str, object]] = {

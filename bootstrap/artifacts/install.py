@@ -18,10 +18,12 @@ from typing import Any
 
 import yaml
 
-from bootstrap import artifacts, helm, kube_apply, watch
+from bootstrap import artifacts, kube
+from bootstrap.artifacts import helm
 from bootstrap.errors import GateFailed, GateTimeout, TemporaryError
-from bootstrap.kube import Kube, ObjectRef
-from bootstrap.runner import Runner
+from bootstrap.kube import watch
+from bootstrap.kube.client import Kube, ObjectRef
+from bootstrap.processes.runner import Runner
 from bootstrap.stage import Context, Verdict
 
 Doc = dict[str, Any]
@@ -148,7 +150,7 @@ def _rendered(
 
 
 def _load(text: str) -> tuple[Doc, ...]:
-    return tuple(kube_apply.load(list(yaml.load_all(text, Loader=_Loader))))
+    return tuple(kube.load_manifests(list(yaml.load_all(text, Loader=_Loader))))
 
 
 def relocate(docs: Iterable[Doc], *, source: str, target: str) -> list[Doc]:
@@ -289,7 +291,8 @@ def _tag(image: str) -> str:
 
 # -- applying and gating --------------------------------------------------------------------
 def apply(ctx: Context, docs: Sequence[Doc], *, namespace: str, what: str) -> None:
-    result = ctx.kube.apply_manifests(
+    result = kube.apply_manifests(
+        ctx.kube,
         docs, namespace=namespace, clock=ctx.clock, deadline=ctx.profile.timeouts.stage_seconds
     )
     ctx.log.info("install.applied", what=what, summary=result.summary(), retries=result.retries)

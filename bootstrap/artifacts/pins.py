@@ -1,11 +1,12 @@
 """The artifact sources clusterboot ships for each pinned component version: an upstream
 manifest with its sha256, or, where no manifest could be pinned, the upstream Helm chart. A
-profile's own ``source`` or ``chart`` always wins; ``bootstrap.artifacts`` fetches and verifies.
+profile's own ``source`` or ``chart`` always wins; ``bootstrap.artifacts.store`` fetches and
+verifies.
 """
 
 from __future__ import annotations
 
-from bootstrap.config import ChartSource, ManifestSource, Profile
+from bootstrap.profile.schema import ChartSource, ManifestSource, Profile
 
 # (component, version) -> the upstream manifest and its sha256, computed from the file at that
 # tag (raw.githubusercontent.com serves the git blob, byte for byte).

@@ -1,5 +1,5 @@
 """Pinned upstream artifacts: the profile's source for each component, or the default for its
-version (``bootstrap.pins``), downloads through httpx with the checksum verified, a
+version (``bootstrap.artifacts.pins``), downloads through httpx with the checksum verified, a
 content-addressed cache, and the bundle directory an air-gapped rebuild reads instead of the
 network.
 
@@ -12,7 +12,7 @@ kept.
 A Helm chart (``components.X.chart``) is one packaged file too: its URL and sha256 come from the
 repository's ``index.yaml`` (the profile may pin the sha256, which must then agree with the
 index), and the lookup is recorded in the cache so later runs need no index. Rendering it is
-``bootstrap.helm``'s job.
+``bootstrap.artifacts.helm``'s job.
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ from typing import BinaryIO
 import httpx
 import structlog
 
-from bootstrap import helm, pins, retry
-from bootstrap.config import ChartSource, ManifestSource, Profile
+from bootstrap import retry
+from bootstrap.artifacts import helm, pins
 from bootstrap.errors import InputError, TemporaryError
+from bootstrap.profile.schema import ChartSource, ManifestSource, Profile
 
 log = structlog.get_logger("clusterboot.artifacts")
 
@@ -108,7 +109,7 @@ def artifact_for(profile: Profile, component: str) -> Artifact:
             f"{settings.version}",
             hint=f"set {key}: {{url: <{UPSTREAM_HINTS[component]}>, sha256: <its sha256>}} "
             f"(`sha256sum` of the file you trust) or components.{component}.chart, or pin a "
-            "version listed in bootstrap/pins.py",
+            "version listed in bootstrap/artifacts/pins.py",
         )
     return Artifact(component, settings.version, source.url, source.sha256)
 

@@ -1,1 +1,4 @@
-"""What each task does: up, plan, status, down, ci, dr, backup, bundle, report. The only importer of `stages`."""
+"""What each task does: up, plan, status, down, ci, dr, backup, bundle, report.
+
+The only importer of `stages`.
+"""

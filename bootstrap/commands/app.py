@@ -15,13 +15,16 @@ from pathlib import Path
 from typing import TextIO
 
 import stages
-from bootstrap import argocd_setup, artifacts, report, runner, sealing, secrets, tools
-from bootstrap import log as logging_setup
-from bootstrap import profile as profiles
-from bootstrap.config import Profile
+from bootstrap import artifacts, log, report, secrets
+from bootstrap.commands import preflight
+from bootstrap.components.argocd import setup
+from bootstrap.components.sealed_secrets import sealing
 from bootstrap.controlplane import binaries
-from bootstrap.engine import Engine
+from bootstrap.engine.run import Engine
 from bootstrap.errors import ClusterbootError, InputError, Interrupted
+from bootstrap.processes import runner, tools
+from bootstrap.profile import loader
+from bootstrap.profile.schema import Profile
 from bootstrap.secrets import redact
 from bootstrap.stage import Context
 from bootstrap.wait import Clock, RealClock
@@ -48,7 +51,7 @@ def state_dir_for(profile: Profile) -> Path:
 
 
 def context_for(inv: Invocation) -> tuple[Context, Engine]:
-    profile = profiles.load(inv.profile, overrides=inv.sets)
+    profile = loader.load(inv.profile, overrides=inv.sets)
     state = state_dir_for(profile)
     ctx = Context(
         profile=profile,
@@ -63,7 +66,7 @@ def context_for(inv: Invocation) -> tuple[Context, Engine]:
 
 def guarded(inv: Invocation, body: Callable[[], int]) -> int:
     """Run a command body; turn errors into a message with a hint and the right exit code."""
-    logging_setup.configure(mode=inv.log_format, stream=inv.err)
+    log.configure(mode=inv.log_format, stream=inv.err)
     try:
         return body()
     except KeyboardInterrupt:
@@ -85,7 +88,7 @@ def up(
     def body() -> int:
         ctx, engine = context_for(inv)
         selected = engine.selection(only=only, start_from=start_from)
-        preflight(ctx, engine, selected)
+        preflight.check(ctx, engine, selected)
         run = report.Report(profile=ctx.profile.name)
         ctx.report = run
         try:
@@ -109,30 +112,6 @@ def up(
         return 0 if run.result == "succeeded" else 1
 
     return guarded(inv, body)
-
-
-def preflight(ctx: Context, engine: Engine, selected: Sequence[str]) -> None:
-    """Every input check that can fail, before any stage runs."""
-    check_writable(ctx.state_dir)
-    tools.require(ctx.runner, tools.tools_for(ctx.profile))
-    for name in selected:
-        stage = engine.stages[name]
-        if stage.skip_reason(ctx.profile) is None:
-            stage.preflight(ctx)
-
-
-def check_writable(directory: Path) -> None:
-    """The state directory must take files (kubeconfig, reports); say so before starting."""
-    try:
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        probe = directory / ".write-check"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as err:
-        raise InputError(
-            f"state directory {directory} is not writable: {err.strerror or err}",
-            hint="fix its permissions or mount, or point `state_dir` in the profile elsewhere",
-        ) from err
 
 
 def print_summary(run: report.Report, out: TextIO, *, report_file: Path) -> None:
@@ -219,7 +198,7 @@ def down(inv: Invocation) -> int:
 def doctor(inv: Invocation) -> int:
     def body() -> int:
         ctx, _ = context_for(inv)
-        statuses = tools.check(ctx.runner, tools.tools_for(ctx.profile))
+        statuses = tools.check(ctx.runner, preflight.tools_for(ctx.profile))
         if ctx.profile.cluster.provider == "local":
             statuses += binaries.statuses(ctx.profile.cluster.local, ctx.runner)
         print(tools.render_table(statuses), file=inv.out)
@@ -247,7 +226,7 @@ def bundle(inv: Invocation, *, out_dir: Path) -> int:
     """Fetch every pinned artifact the profile needs into ``out_dir``, with an index."""
 
     def body() -> int:
-        profile = profiles.load(inv.profile, overrides=inv.sets)
+        profile = loader.load(inv.profile, overrides=inv.sets)
         entries = artifacts.bundle(profile, out_dir)
         for entry in entries:
             print(
@@ -279,7 +258,7 @@ def argocd_password(inv: Invocation) -> int:
                 hint="use the Applications through the cluster's API: kubectl --kubeconfig "
                 f"{ctx.cluster.kubeconfig} -n {argocd.namespace} get applications",
             )
-        password = argocd_setup.initial_password(ctx.kube, argocd.namespace)
+        password = setup.initial_password(ctx.kube, argocd.namespace)
         secrets.remember(password)  # never in a log line after this
         print(password, file=inv.out)
         return 0

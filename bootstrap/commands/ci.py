@@ -16,12 +16,13 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from bootstrap import app, diagnostics, runner
-from bootstrap import profile as profiles
-from bootstrap.config import Profile
-from bootstrap.controlplane import components
+from bootstrap.commands import app, diagnostics
+from bootstrap.controlplane import spec
 from bootstrap.errors import ClusterbootError, InputError
-from bootstrap.kube import Kube
+from bootstrap.kube.client import Kube
+from bootstrap.processes import runner
+from bootstrap.profile import loader
+from bootstrap.profile.schema import Profile
 
 USAGE = "invoke ci --profile ci -- pytest e2e/"
 
@@ -37,7 +38,7 @@ def ephemeral_sets(profile: Profile, run: str, *, port: int | None = None) -> li
         f"state_dir={app.state_dir_for(profile) / 'runs' / run}",
     ]
     if profile.cluster.provider == "local":
-        sets.append(f"cluster.local.api_port={port or components.free_port()}")
+        sets.append(f"cluster.local.api_port={port or spec.free_port()}")
     return sets
 
 
@@ -53,7 +54,7 @@ def ci(
     def check() -> int:
         if not command:
             raise InputError("no command to run against the cluster", hint=f"e.g. {USAGE}")
-        loaded.append(profiles.load(inv.profile, overrides=inv.sets))
+        loaded.append(loader.load(inv.profile, overrides=inv.sets))
         return 0
 
     code = app.guarded(inv, check)

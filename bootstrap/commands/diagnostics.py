@@ -18,10 +18,12 @@ from typing import Any
 
 import yaml
 
-from bootstrap import argo, health_rules, sealing
+from bootstrap.components.sealed_secrets import sealing
 from bootstrap.errors import ClusterbootError
-from bootstrap.kube import Kube
+from bootstrap.health import workloads
+from bootstrap.kube.client import Kube
 from bootstrap.secrets import redact
+from bootstrap.waves import argo
 
 LOG_LINES = 2000
 EVENTS = 200
@@ -74,7 +76,7 @@ def nodes(kube: Kube) -> str:
     items, _ = kube.list("v1", "Node")
     rows = []
     for node in items:
-        conds = health_rules.conditions(node)
+        conds = workloads.conditions(node)
         ready = conds.get("Ready", {})
         rows.append(f"{node['metadata']['name']}: Ready={ready.get('status', 'Unknown')}")
     return "\n".join(rows) + "\n"
@@ -84,7 +86,7 @@ def pods_not_ready(kube: Kube) -> str:
     items, _ = kube.list("v1", "Pod")
     rows = []
     for pod in items:
-        if health_rules.ready(pod):
+        if workloads.ready(pod):
             continue
         meta, status = pod["metadata"], pod.get("status") or {}
         why = [

@@ -16,11 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bootstrap import app, health, sealing, wait
-from bootstrap import profile as profiles
-from bootstrap.config import Profile
+from bootstrap import health, wait
+from bootstrap.commands import app
+from bootstrap.components.sealed_secrets import sealing
 from bootstrap.errors import GateFailed, GateTimeout, InputError
-from bootstrap.kube import Kube
+from bootstrap.kube.client import Kube
+from bootstrap.profile import loader
+from bootstrap.profile.schema import Profile
 from bootstrap.stage import Verdict
 
 UNSEAL_SECONDS = 60.0  # a SealedSecret just applied by Argo CD may not be unsealed yet
@@ -60,7 +62,7 @@ def dr(
             raise InputError(
                 f"no key backup at {backup}", hint="give the file `invoke backup` wrote"
             )
-        loaded.append(profiles.load(scoped.profile, overrides=scoped.sets))
+        loaded.append(loader.load(scoped.profile, overrides=scoped.sets))
         if not loaded[0].components.sealed_secrets.enabled:
             raise InputError(
                 "components.sealed_secrets.enabled is false: there is nothing to restore the "

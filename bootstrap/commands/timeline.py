@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bootstrap.errors import InputError
-from bootstrap.health_rules import epoch_of
+from bootstrap.health.workloads import epoch_of
 
 WIDTH = 900  # px for the time axis
 LABEL = 190  # px for the row labels

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from bootstrap.controlplane import pki
+from bootstrap import secrets
 
 
 def token_secret(name: str, namespace: str, account: str) -> dict[str, Any]:
@@ -47,5 +47,5 @@ def write_kubeconfig(admin_kubeconfig: Path, out: Path, *, token: str, namespace
         ],
         "current-context": "service-account",
     }
-    pki.write_private(out, yaml.safe_dump(doc, sort_keys=False).encode())
+    secrets.write_private(out, yaml.safe_dump(doc, sort_keys=False).encode())
     return out

@@ -9,10 +9,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from bootstrap.config import LocalCluster
 from bootstrap.errors import InputError
-from bootstrap.runner import Runner
-from bootstrap.tools import ToolStatus
+from bootstrap.processes.runner import Runner
+from bootstrap.processes.tools import ToolStatus
+from bootstrap.profile.schema import LocalCluster
 
 BUILD_HINT = "run `make binaries` (builds them from Go modules; needs Go, ~10 min the first time)"
 KWOK_STAGES = (

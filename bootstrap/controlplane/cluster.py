@@ -17,12 +17,14 @@ from typing import Any
 
 import yaml
 
-from bootstrap import runner, wait
-from bootstrap.config import LocalCluster
-from bootstrap.controlplane import binaries, components, pki
+from bootstrap import secrets, wait
+from bootstrap.controlplane import binaries, pki
 from bootstrap.controlplane.layout import KEEPER_PROTOCOL, Layout, read_pid, read_state
+from bootstrap.controlplane.spec import Ports, keeper_spec
 from bootstrap.errors import ClusterbootError, GateFailed
-from bootstrap.stage import Verdict
+from bootstrap.processes import runner
+from bootstrap.profile.schema import LocalCluster, Profile
+from bootstrap.wait import Verdict
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 
@@ -59,6 +61,17 @@ class LocalControlPlane:
         self.layout = Layout(state_dir / "local-cluster")
         self.run = run
 
+    @classmethod
+    def for_profile(
+        cls, profile: Profile, *, state_dir: Path, unisolated: bool, run: runner.Runner
+    ) -> LocalControlPlane:
+        """The local control plane a profile describes (``unisolated``: no network namespace)."""
+        cfg = profile.cluster.local
+        if unisolated:
+            cfg = cfg.model_copy(update={"isolation": "none"})
+        local = run if isinstance(run, runner.LocalRunner) else runner.LocalRunner()
+        return cls(cfg, name=profile.cluster.name, state_dir=state_dir, run=local)
+
     @property
     def api_url(self) -> str:
         return f"https://127.0.0.1:{self.cfg.api_port}"
@@ -93,14 +106,14 @@ class LocalControlPlane:
         """Generate what is missing (PKI, kubeconfigs, spec) and start the keeper."""
         self.layout.create()
         keys = pki.ensure(self.layout.pki_dir)
-        ports = components.Ports.for_isolation(self.cfg.isolation, self.cfg.api_port)
+        ports = Ports.for_isolation(self.cfg.isolation, self.cfg.api_port)
         write_kubeconfig(
             self.layout.admin_kubeconfig,
             server=f"https://127.0.0.1:{ports.apiserver}",
             keys=keys,
             context=self.name,
         )
-        spec = components.spec(
+        spec = keeper_spec(
             self.cfg, name=self.name, layout=self.layout, pki=keys, binaries=found, ports=ports
         )
         self.layout.spec_file.write_text(json.dumps(spec, indent=2) + "\n")
@@ -301,4 +314,4 @@ def write_kubeconfig(path: Path, *, server: str, keys: pki.Pki, context: str) ->
         ],
         "current-context": context,
     }
-    pki.write_private(path, yaml.safe_dump(doc, sort_keys=False).encode())
+    secrets.write_private(path, yaml.safe_dump(doc, sort_keys=False).encode())

@@ -22,9 +22,9 @@ from typing import Any
 
 import httpx
 
-from bootstrap import runner
 from bootstrap.controlplane import netns, relay
 from bootstrap.controlplane.layout import KEEPER_PROTOCOL, Layout, write_state
+from bootstrap.processes import runner
 
 _TICK = 0.2
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from bootstrap import secrets
 
 VALID_FOR = datetime.timedelta(days=365)
 SERVICE_IP = "10.96.0.1"
@@ -57,17 +58,6 @@ class Pki:
             self.sa_pub,
         )
         return all(f.is_file() for f in files)
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Create ``path`` with mode 0600 from the first byte on (no window where it is readable)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-    os.chmod(path, 0o600)
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -135,9 +125,9 @@ def ensure(directory: Path, *, now: datetime.datetime | None = None) -> Pki:
     )
     sa_key = ec.generate_private_key(ec.SECP256R1())
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    write_private(pki.ca_key, _key_pem(ca_key))
-    write_private(pki.admin_key, _key_pem(admin_key))
-    write_private(pki.sa_key, _key_pem(sa_key))
+    secrets.write_private(pki.ca_key, _key_pem(ca_key))
+    secrets.write_private(pki.admin_key, _key_pem(admin_key))
+    secrets.write_private(pki.sa_key, _key_pem(sa_key))
     pki.sa_pub.write_bytes(
         sa_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo

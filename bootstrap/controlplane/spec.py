@@ -8,10 +8,10 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from bootstrap.config import LocalCluster
 from bootstrap.controlplane.binaries import Binaries
 from bootstrap.controlplane.layout import Layout
 from bootstrap.controlplane.pki import Pki
+from bootstrap.profile.schema import LocalCluster
 
 SERVICE_CIDR = "10.96.0.0/16"
 POD_CIDR = "10.244.0.0/16"
@@ -43,7 +43,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def spec(
+def keeper_spec(
     cfg: LocalCluster,
     *,
     name: str,

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent import futures
 from dataclasses import dataclass
 
 import structlog
 
-from bootstrap import dag, report, retry
-from bootstrap import wait as waiting
+from bootstrap import report, retry, wait
+from bootstrap.engine import dag
 from bootstrap.errors import ClusterbootError, Interrupted, TemporaryError
 from bootstrap.stage import CannotKnowYet, Context, Stage, Verdict
 
@@ -74,8 +74,8 @@ class Engine:
             result = run_report.stage(name)
             if name not in selected:
                 result.why = "not selected"
-        running: dict[Future[None], str] = {}
-        with ThreadPoolExecutor(max_workers=self.ctx.profile.concurrency) as pool:
+        running: dict[futures.Future[None], str] = {}
+        with futures.ThreadPoolExecutor(max_workers=self.ctx.profile.concurrency) as pool:
             try:
                 while pending or running:
                     self._mark_blocked(run_report, pending, selected)
@@ -84,7 +84,7 @@ class Engine:
                         running[pool.submit(self._run_stage, name, run_report)] = name
                     if not running:
                         break
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    done, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
                     for future in done:
                         running.pop(future)
                         future.result()
@@ -109,7 +109,7 @@ class Engine:
         self,
         run_report: report.Report,
         pending: list[str],
-        running: dict[Future[None], str],
+        running: dict[futures.Future[None], str],
         selected: Sequence[str],
     ) -> list[str]:
         slots = self.ctx.profile.concurrency - len(running)
@@ -185,7 +185,7 @@ class Engine:
             if change.summary not in result.changes:
                 result.changes.append(change.summary)
             log.info("change.applied", stage=stage.name, change=change.summary)
-        return waiting.until(
+        return wait.until(
             lambda: stage.gate(self.ctx),
             what=f"{stage.name} gate",
             deadline=stage.gate_deadline(self.ctx),

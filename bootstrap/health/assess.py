@@ -2,7 +2,7 @@
 functions over the dicts the API returns. Every verdict carries a reason a person can act on.
 
 Workloads, Jobs and Pods (and stall detection among a workload's pods) live in
-``bootstrap.health_rules``; this module dispatches and holds the rest.
+``bootstrap.health.workloads``; this module dispatches and holds the rest.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from bootstrap.health_rules import (
+from bootstrap.health.workloads import (
     WORKLOAD_KINDS,
     Health,
     Status,

@@ -1,6 +1,6 @@
 """The verdict type, and the readiness rules for workloads: Deployment, StatefulSet, DaemonSet,
 Job and Pod (kstatus, contracts §2.1, with the §2.2 changes), plus stall detection among a
-workload's pods. ``bootstrap.health`` is the public face; this module does no I/O.
+workload's pods. ``bootstrap.health.assess`` is the public face; this module does no I/O.
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ import yaml
 
 from bootstrap import health, retry, wait
 from bootstrap.errors import InputError, TemporaryError
-from bootstrap.kube import ApiError, Kube, NotFound, ObjectRef, split_documents
-from bootstrap.stage import Verdict
+from bootstrap.kube.client import ApiError, Kube, NotFound, ObjectRef, split_documents
+from bootstrap.wait import Verdict
 
 if TYPE_CHECKING:
     from bootstrap.wait import Clock
@@ -70,7 +70,7 @@ class ApplyResult:
         return ", ".join([*words, f"{same} unchanged"])
 
 
-def load(docs: Manifests) -> list[dict[str, Any]]:
+def load_manifests(docs: Manifests) -> list[dict[str, Any]]:
     """Objects from YAML text, a YAML file, or mappings; empty documents and Lists unwrapped."""
     if isinstance(docs, Path):
         docs = docs.read_text()
@@ -96,7 +96,7 @@ def apply_manifests(
     dry_run: bool = False,
 ) -> ApplyResult:
     """Server-side apply ``docs`` in dependency order within ``deadline`` seconds."""
-    objects = load(docs)
+    objects = load_manifests(docs)
     until = clock.now() + deadline
     first = [o for o in objects if _kind(o) in FIRST]
     rest = [o for o in objects if _kind(o) not in FIRST]

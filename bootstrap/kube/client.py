@@ -22,9 +22,7 @@ from kubernetes.dynamic.exceptions import ResourceNotFoundError
 from bootstrap.errors import ClusterbootError, TemporaryError
 
 if TYPE_CHECKING:
-    from bootstrap.kube_apply import ApplyResult, Manifests
-    from bootstrap.retry import Policy
-    from bootstrap.wait import Clock
+    pass
 
 FIELD_MANAGER = "clusterboot"
 Obj = dict[str, Any]
@@ -246,30 +244,6 @@ class Kube:
             f"apply {ref}",
         )
         return _plain(result)
-
-    def apply_manifests(
-        self,
-        docs: Manifests,
-        *,
-        namespace: str | None,
-        clock: Clock,
-        deadline: float,
-        policy: str | Policy = "api",
-        dry_run: bool = False,
-    ) -> ApplyResult:
-        """Apply many objects in order (Namespaces and CRDs, wait Established, the rest); see
-        ``bootstrap.kube_apply``. ``deadline`` is seconds for the whole call."""
-        from bootstrap import kube_apply
-
-        return kube_apply.apply_manifests(
-            self,
-            docs,
-            namespace=namespace,
-            clock=clock,
-            deadline=deadline,
-            policy=policy,
-            dry_run=dry_run,
-        )
 
     def apply_status(self, obj: Mapping[str, Any]) -> Obj:
         """Server-side apply the ``status`` subresource (used by simulators and probes)."""

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
-from bootstrap.controlplane.pki import write_private
+from bootstrap import secrets
 
 Doc = dict[str, Any]
 SECTIONS = ("clusters", "users", "contexts")
@@ -145,7 +145,7 @@ def is_current(path: Path, text: str) -> bool:
 
 
 def write(path: Path, text: str) -> None:
-    write_private(path, text.encode())
+    secrets.write_private(path, text.encode())
 
 
 def _named(doc: Mapping[str, Any], section: str, name: str) -> Doc | None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from bootstrap import health
 from bootstrap.errors import ClusterbootError, GateFailed, GateTimeout, Interrupted, TemporaryError
-from bootstrap.kube import Cancel, Expired, Kube, ObjectRef
+from bootstrap.kube.client import Cancel, Expired, Kube, ObjectRef
 from bootstrap.wait import Clock
 
 Key = tuple[str, str, str | None]  # apiVersion, kind, namespace (None: cluster-wide)

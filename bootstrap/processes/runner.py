@@ -20,9 +20,10 @@ from typing import Protocol
 
 import structlog
 
-from bootstrap import secrets, tools, wait
+from bootstrap import secrets, wait
 from bootstrap.errors import CommandFailed, GateTimeout, InputError, MissingTool
-from bootstrap.stage import Verdict
+from bootstrap.processes import tools
+from bootstrap.wait import Verdict
 
 STDERR_TAIL_LINES = 20
 _DRAIN_SECONDS = 5.0

@@ -10,9 +10,9 @@ import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from bootstrap.config import SshTarget
 from bootstrap.errors import CommandFailed, InputError
-from bootstrap.runner import Result, Runner, redacted_argv, stderr_tail
+from bootstrap.processes.runner import Result, Runner, redacted_argv, stderr_tail
+from bootstrap.profile.schema import SshTarget
 
 SSH_FAILED = 255
 CONNECT_TIMEOUT = 10

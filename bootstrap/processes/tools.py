@@ -1,6 +1,6 @@
-"""The external tools clusterboot may call: how to ask each for its version, how to install it,
-and which of them a profile needs. ``require`` runs before any side effect; ``doctor`` prints
-``render_table(check(...))``.
+"""The external tools clusterboot may call: how to ask each for its version and how to install
+it. ``require`` runs before any side effect; ``doctor`` prints ``render_table(check(...))``.
+Which tools a profile needs is ``bootstrap.commands.preflight.tools_for``.
 """
 
 from __future__ import annotations
@@ -10,12 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bootstrap import pins
-from bootstrap.config import Profile
 from bootstrap.errors import ClusterbootError, MissingTool
 
 if TYPE_CHECKING:
-    from bootstrap.runner import Runner
+    from bootstrap.processes.runner import Runner
 
 PROBE_SECONDS = 10.0
 _ANY_VERSION = r"v?\d+\.\d+(?:\.\d+)?[-+\w.]*"
@@ -90,35 +88,6 @@ def install_hint(name: str) -> str:
     """How to install ``name``; a generic sentence for a tool not in the table."""
     tool = TOOLS.get(name)
     return tool.install if tool else f"install {name} and make sure it is on PATH"
-
-
-def tools_for(profile: Profile) -> list[ToolNeed]:
-    """The tools ``profile`` needs, by cluster provider and components, in a stable order."""
-    cluster = f"the {profile.cluster.provider} cluster"
-    by_provider: dict[str, list[ToolNeed]] = {
-        "local": [ToolNeed("go", "building the local control plane (make binaries)",
-                           optional=True)],
-        "kind": [ToolNeed("kind", cluster), ToolNeed("docker", cluster)],
-        "k3d": [ToolNeed("k3d", cluster), ToolNeed("docker", cluster)],
-        "k3s-ssh": [ToolNeed("ssh", cluster)],
-        "k3s-oci": [ToolNeed("oci", cluster), ToolNeed("ssh", cluster)],
-        "eks": [ToolNeed("eksctl", cluster), ToolNeed("aws", cluster)],
-        "docker-desktop": [],  # attach only: the kubeconfig is read, no tool is run
-    }
-    needs = list(by_provider[profile.cluster.provider])
-    argocd = profile.components.argocd
-    if argocd.enabled and argocd.mode == "processes":
-        needs += [ToolNeed("redis-server", "Argo CD as local processes"),
-                  ToolNeed("git", "Argo CD as local processes")]
-    sealed = profile.components.sealed_secrets
-    if sealed.enabled and sealed.mode == "processes":
-        needs.append(ToolNeed("unshare", "Sealed Secrets as a local process (a mount namespace)"))
-    charts = [name for name, component in profile.components
-              if component.enabled and getattr(component, "mode", "manifests") != "processes"
-              and pins.chart_for(profile, name) is not None]
-    if charts:
-        needs.append(ToolNeed("helm", "Helm charts: " + ", ".join(charts)))
-    return needs
 
 
 def check(

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from bootstrap import config
+from bootstrap.profile import schema
 
 Node = type[BaseModel] | Literal["dict", "leaf"]
 KeyPath = tuple[str | int, ...]
@@ -33,9 +33,9 @@ def _pattern_of(annotated: object) -> str:
 
 
 PATTERNS = {
-    _pattern_of(config.Version): "expected a version like v1.2.3",
-    _pattern_of(config.Sha256): "expected a sha256: 64 lowercase hex digits",
-    _pattern_of(config.Name): "expected a lowercase name: a-z, 0-9 and '-', "
+    _pattern_of(schema.Version): "expected a version like v1.2.3",
+    _pattern_of(schema.Sha256): "expected a sha256: 64 lowercase hex digits",
+    _pattern_of(schema.Name): "expected a lowercase name: a-z, 0-9 and '-', "
     "starting and ending with a letter or digit",
 }
 
@@ -65,7 +65,7 @@ def child(node: Node, key: str | int) -> Node | None:
     return None if field is None or field.exclude else _kind(field.annotation)
 
 
-def node_at(path: Sequence[str | int], root: Node = config.Profile) -> Node | None:
+def node_at(path: Sequence[str | int], root: Node = schema.Profile) -> Node | None:
     node: Node | None = root
     for key in path:
         if node is None:
@@ -81,7 +81,7 @@ def keys_of(node: Node | None) -> list[str]:
 
 
 def is_secret(path: Sequence[str | int]) -> bool:
-    return node_at(path) is config.SecretRef
+    return node_at(path) is schema.SecretRef
 
 
 def under_secret(path: Sequence[str | int]) -> bool:

@@ -15,9 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from bootstrap.config import SecretRef
 from bootstrap.errors import ProfileError
-from bootstrap.profile_schema import KeyPath, dotted
+from bootstrap.profile.paths import KeyPath, dotted
+from bootstrap.profile.schema import SecretRef
 from bootstrap.secrets import Secret
 
 INLINE_HINT = "write `${VAR}` and export VAR, or `{file: path}` naming a file with mode 0600"

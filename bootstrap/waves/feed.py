@@ -11,9 +11,10 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from bootstrap import argo, watch
 from bootstrap.errors import ClusterbootError, TemporaryError
-from bootstrap.kube import Cancel, Expired, Kube
+from bootstrap.kube import watch
+from bootstrap.kube.client import Cancel, Expired, Kube
+from bootstrap.waves import argo
 
 Obj = dict[str, Any]
 WINDOW = 60  # seconds one watch request stays open before it is renewed

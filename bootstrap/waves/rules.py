@@ -1,6 +1,6 @@
 """The wave walk's decisions: settings from the profile, a memoryless survey of the root's
 children by wave (for plan and gate), and the bodies of the two nudges clusterboot may apply
-to a child (a hard refresh, an explicit sync). The walk itself is ``bootstrap.wavewalk``.
+to a child (a hard refresh, an explicit sync). The walk itself is ``bootstrap.waves.walk``.
 """
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bootstrap import argo, argo_tree
-from bootstrap.appfeed import Obj
-from bootstrap.config import Profile
 from bootstrap.errors import GateFailed, GateTimeout
+from bootstrap.profile.schema import Profile
 from bootstrap.report import AppResult
+from bootstrap.waves import argo, tree
+from bootstrap.waves.feed import Obj
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def survey(
 ) -> Survey:
     """One look at the root and its children, judged without any memory (plan and gate)."""
     root = apps.get(settings.root)
-    kids = argo_tree.children(root, apps.values()) if root else {}
+    kids = tree.children(root, apps.values()) if root else {}
     by_wave: dict[int, dict[str, argo.AppVerdict]] = {}
     for name, wave in sorted(kids.items(), key=lambda item: (item[1], item[0])):
         by_wave.setdefault(wave, {})[name] = argo.verdict(
@@ -87,8 +87,8 @@ def survey(
             grace=settings.grace,
             revisions=settings.revisions,
         )
-    pending = argo_tree.unsettled(root, appsets) if root else []
-    blockers = argo_tree.root_blockers(root, settings.root, pending, settings.revisions)
+    pending = tree.unsettled(root, appsets) if root else []
+    blockers = tree.root_blockers(root, settings.root, pending, settings.revisions)
     return Survey(by_wave, blockers)
 
 

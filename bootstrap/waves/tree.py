@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from bootstrap.argo import (
+from bootstrap.waves.argo import (
     GROUP,
     INSTANCE,
     TRACKING,

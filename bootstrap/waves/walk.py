@@ -14,12 +14,12 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from bootstrap import argo, argo_tree, waves
-from bootstrap.appfeed import Feed, Obj, Signal, Stats
 from bootstrap.errors import Interrupted, TemporaryError
-from bootstrap.kube import Kube
+from bootstrap.kube.client import Kube
 from bootstrap.report import WaveResult, now_iso
 from bootstrap.wait import Clock
+from bootstrap.waves import argo, rules, tree
+from bootstrap.waves.feed import Feed, Obj, Signal, Stats
 
 TICK = 0.25  # re-judge this often without events: grace periods, deadlines, pacing
 PROGRESS_EVERY = 0.5  # seconds between two progress lines that differ only in the reason
@@ -32,7 +32,7 @@ class Walk:
     def __init__(
         self,
         kube: Kube,
-        settings: waves.Settings,
+        settings: rules.Settings,
         *,
         clock: Clock,
         log: Any,
@@ -46,8 +46,8 @@ class Walk:
         self.signal = Signal()
         self.feed = Feed(kube, settings.namespace, self.stats, signal=self.signal)
         self.sets: Feed | None = None  # ApplicationSets, followed once the root lists one
-        self.index = argo_tree.ChildIndex()
-        self.memory: dict[str, waves.Memory] = {}
+        self.index = tree.ChildIndex()
+        self.memory: dict[str, rules.Memory] = {}
         self.passed: set[str] = set()
         self.left: dict[int, set[str]] = {}  # wave -> children not passed yet
         self.sizes: dict[int, int] = {}  # wave -> children
@@ -81,8 +81,8 @@ class Walk:
         self._rebuild(kids)
         while True:
             if self.wave is None:
-                pending = argo_tree.unsettled(root, self._appsets(root)) if root else []
-                blockers = argo_tree.root_blockers(
+                pending = tree.unsettled(root, self._appsets(root)) if root else []
+                blockers = tree.root_blockers(
                     root, self.settings.root, pending, self.settings.revisions
                 )
                 if not self.left and not blockers:
@@ -113,7 +113,7 @@ class Walk:
                 self.left.setdefault(wave, set()).add(name)
 
     def _appsets(self, root: Obj) -> dict[str, Obj]:
-        if self.sets is None and argo_tree.generators(root):
+        if self.sets is None and tree.generators(root):
             self.sets = Feed(
                 self.kube,
                 self.settings.namespace,
@@ -137,7 +137,7 @@ class Walk:
         failed = {n: v for n, v in waiting.items() if v.outcome == "failed"}
         if failed:
             self._record(apps, kids, waiting)
-            raise waves.failure(self.wave, failed, kids)
+            raise rules.failure(self.wave, failed, kids)
         if not waiting:
             return True
         for name, verdict in waiting.items():
@@ -155,11 +155,11 @@ class Walk:
         """``argo.verdict`` with the walk's memory; an unchanged app is re-judged each TICK."""
         memory = self.memory.get(name)
         if memory is None:
-            memory = self.memory[name] = waves.Memory(joined=self.clock.now())
+            memory = self.memory[name] = rules.Memory(joined=self.clock.now())
         version = ((app or {}).get("metadata") or {}).get("resourceVersion")
         if memory.version == version and version and now - memory.judged < TICK:
             return memory.last
-        signature = waves.signature(app)
+        signature = rules.signature(app)
         if signature != memory.signature or not memory.since:
             memory.signature, memory.since = signature, now
         memory.version, memory.judged = version, now
@@ -191,7 +191,7 @@ class Walk:
         if not self.left[wave]:
             del self.left[wave]
         seconds = self.clock.now() - self.memory[name].joined
-        self._result(wave).apps.append(waves.app_result(name, app, seconds))
+        self._result(wave).apps.append(rules.app_result(name, app, seconds))
         self.log.info("app.passed", app=name, wave=wave, seconds=round(seconds, 3))
 
     def _finish_wave(self) -> None:
@@ -207,7 +207,7 @@ class Walk:
         the walk fails when the refreshes did not clear it."""
         name, now = self.settings.root, self.wall()
         if name not in self.memory:
-            self.memory[name] = waves.Memory(joined=self.clock.now(), since=now)
+            self.memory[name] = rules.Memory(joined=self.clock.now(), since=now)
         memory = self.memory[name]
         verdict = argo.root_verdict(
             root,
@@ -221,7 +221,7 @@ class Walk:
             return
         memory.last = verdict
         if verdict.outcome == "failed":
-            raise waves.root_failure(name, verdict, root)
+            raise rules.root_failure(name, verdict, root)
         if verdict.remedy is not None:
             self._nudge(name, verdict.remedy, root, now, at_once=verdict.at_once)
 
@@ -241,7 +241,7 @@ class Walk:
             return
         self.stats.add(writes=1)
         try:
-            self.kube.apply(waves.nudge(app, remedy), field_manager=waves.NUDGE_MANAGER)
+            self.kube.apply(rules.nudge(app, remedy), field_manager=rules.NUDGE_MANAGER)
         except TemporaryError as err:  # 409: it changed since we judged it; judge it again
             self.log.info("app.nudge.deferred", app=name, remedy=remedy, why=err.message[:200])
             return
@@ -267,14 +267,14 @@ class Walk:
         now = self.clock.now()
         if now >= until:
             self._record(apps, kids, blocking)
-            raise waves.timeout(self.wave, now - self.wave_started, blocking, kids)
+            raise rules.timeout(self.wave, now - self.wave_started, blocking, kids)
 
     def _record(self, apps: dict[str, Obj], kids: dict[str, int], names: Iterable[str]) -> None:
         """Put the apps that did not pass in the report too, with their last status."""
         for name in names:
             if name in kids and name not in self.passed and name in self.memory:
                 seconds = self.clock.now() - self.memory[name].joined
-                result = waves.app_result(name, apps.get(name), seconds)
+                result = rules.app_result(name, apps.get(name), seconds)
                 self._result(kids[name]).apps.append(result)
         if self.wave is not None:
             self._result(self.wave).seconds = round(self.clock.now() - self.wave_started, 3)

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bootstrap import app, tools
+from bootstrap.commands import app
+from bootstrap.processes import tools
 
 pytestmark = pytest.mark.docker
 

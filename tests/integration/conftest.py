@@ -34,7 +34,7 @@ def clock() -> wait.RealClock:
 
 @pytest.fixture(scope="session")
 def local_bin_dir() -> Path:
-    from bootstrap.config import LocalCluster as LocalClusterConfig
     from bootstrap.controlplane import binaries
+    from bootstrap.profile.schema import LocalCluster as LocalClusterConfig
 
     return binaries.cache_dir(LocalClusterConfig())

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from bootstrap import app, kube
+from bootstrap import kube
+from bootstrap.commands import app
 
 REPO = Path(__file__).resolve().parents[2]
 

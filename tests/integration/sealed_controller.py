@@ -15,11 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-from bootstrap import kube, runner, wait
-from bootstrap.config import SealedSecrets
-from bootstrap.controlplane import mounts
-from bootstrap.controlplane.sealed_secrets_processes import SERVICE_ACCOUNT_DIR
+from bootstrap import kube, wait
+from bootstrap.components.sealed_secrets import mounts
+from bootstrap.components.sealed_secrets.processes import SERVICE_ACCOUNT_DIR
 from bootstrap.errors import GateFailed
+from bootstrap.processes import runner
+from bootstrap.profile.schema import SealedSecrets
 from bootstrap.stage import Verdict
 from tests.integration import platform
 from tests.integration.localcluster import LocalCluster

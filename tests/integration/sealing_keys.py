@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from bootstrap import sealing
+from bootstrap.components.sealed_secrets import sealing
 
 
 def identity(directory: Path) -> tuple[Path, Any]:

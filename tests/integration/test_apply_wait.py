@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 import structlog
 
-from bootstrap import kube, retry, wait, watch
+from bootstrap import kube, retry, wait
 from bootstrap.controlplane.layout import read_pid
 from bootstrap.errors import GateFailed, GateTimeout, TemporaryError
-from bootstrap.kube import ApiError, ObjectRef
+from bootstrap.kube import watch
+from bootstrap.kube.client import ApiError, ObjectRef
 from tests.integration.localcluster import LocalCluster, write_profile
 from tests.integration.webhook_server import NAME, Policy, Webhook
 
@@ -115,7 +116,7 @@ def ns(api: kube.Kube) -> Iterator[str]:
 def apply(api: kube.Kube, docs: Any, namespace: str, **kw: Any) -> Any:
     options: dict[str, Any] = {"clock": wait.RealClock(), "deadline": 60}
     options.update(kw)
-    return api.apply_manifests(docs, namespace=namespace, **options)
+    return kube.apply_manifests(api, docs, namespace=namespace, **options)
 
 
 def test_a_crd_and_its_custom_resources_apply_in_one_call(api: kube.Kube, ns: str) -> None:

@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bootstrap import app, pins, sealing
+from bootstrap.artifacts import pins
+from bootstrap.commands import app
+from bootstrap.components.sealed_secrets import sealing
 from bootstrap.stage import Verdict
 from tests.integration import platform, sealed_controller
 from tests.integration.localcluster import LocalCluster, write_profile

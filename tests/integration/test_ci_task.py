@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap import app, ci
+from bootstrap.commands import app, ci
 from bootstrap.controlplane.layout import read_pid
-from bootstrap.runner import pid_alive
+from bootstrap.processes.runner import pid_alive
 from tests.integration.localcluster import write_profile
 
 pytestmark = pytest.mark.integration

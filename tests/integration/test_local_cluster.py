@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap import kube, profile, runner, wait
+from bootstrap import kube, wait
 from bootstrap.controlplane import netns
 from bootstrap.controlplane.cluster import LocalControlPlane
 from bootstrap.controlplane.layout import KEEPER_PROTOCOL, read_pid, read_state
+from bootstrap.processes import runner
+from bootstrap.profile import loader
 from bootstrap.stage import Verdict
 from tests.integration.localcluster import LocalCluster
 
@@ -228,7 +230,7 @@ def test_a_process_whose_spec_changed_is_started_again_from_the_new_spec(
     local_cluster: LocalCluster,
 ) -> None:
     """The keeper only starts what is new or dead: a changed argv must still take effect."""
-    settings = profile.load(str(local_cluster.profile_file))
+    settings = loader.load(str(local_cluster.profile_file))
     plane = LocalControlPlane(
         settings.cluster.local,
         name=settings.cluster.name,

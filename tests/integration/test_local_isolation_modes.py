@@ -33,7 +33,7 @@ def test_unisolated_runs_the_cluster_on_host_loopback(tmp_path: Path) -> None:
     cluster = write_profile(tmp_path, "unisolated")
     inv, out, err = cluster.invocation()
     inv.unisolated = True
-    from bootstrap import app
+    from bootstrap.commands import app
 
     try:
         assert app.up(inv) == 0, out.getvalue() + err.getvalue()

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bootstrap import kube, runner
-from bootstrap import metallb_pool as lb
-from bootstrap.config import LocalCluster as LocalClusterConfig
+from bootstrap import kube
+from bootstrap.components.metallb import address_pool, processes
 from bootstrap.controlplane import binaries
-from bootstrap.controlplane import metallb_processes as processes
 from bootstrap.controlplane.layout import read_pid
 from bootstrap.errors import ClusterbootError
+from bootstrap.processes import runner
+from bootstrap.profile.schema import LocalCluster as LocalClusterConfig
 from tests.integration import platform
 from tests.integration.localcluster import LocalCluster, write_profile
 
@@ -69,8 +69,8 @@ def test_the_real_controller_serves_the_webhook_and_gives_the_probe_an_address(
     reports = "".join(p.read_text() for p in (cluster.state_dir / "reports").glob("*.json"))
     assert user["token"] not in reports
     api = cluster.kube()
-    probe = api.get("v1", "Service", lb.PROBE, lb.NAMESPACE)
-    address = lb.probe_address(probe)
+    probe = api.get("v1", "Service", address_pool.PROBE, address_pool.NAMESPACE)
+    address = address_pool.probe_address(probe)
     assert address is not None, probe
     assert ipaddress.ip_address(address) in ipaddress.ip_network(POOL)
     assert "LoadBalancer probe got" in ran["why"]
@@ -78,7 +78,7 @@ def test_the_real_controller_serves_the_webhook_and_gives_the_probe_an_address(
     bad = {
         "apiVersion": "metallb.io/v1beta1",
         "kind": "IPAddressPool",
-        "metadata": {"name": "bad", "namespace": lb.NAMESPACE},
+        "metadata": {"name": "bad", "namespace": address_pool.NAMESPACE},
         "spec": {"addresses": ["not-an-address"]},
     }
     with pytest.raises(ClusterbootError, match="denied the request"):

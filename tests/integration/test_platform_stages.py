@@ -18,9 +18,15 @@ from typing import Any
 import pytest
 from kubernetes.dynamic.exceptions import NotFoundError
 
-from bootstrap import app, argocd_setup, kube, pins, profile, runner, sealing
-from bootstrap import metallb_pool as lb
+from bootstrap import kube, secrets
+from bootstrap.artifacts import pins
+from bootstrap.commands import app
+from bootstrap.components.argocd import setup
+from bootstrap.components.metallb import address_pool
+from bootstrap.components.sealed_secrets import sealing
 from bootstrap.errors import ClusterbootError
+from bootstrap.processes import runner
+from bootstrap.profile import loader
 from tests.integration import platform, upstream_like
 from tests.integration import sealing_keys as keys
 from tests.integration.localcluster import LocalCluster, write_profile
@@ -82,10 +88,10 @@ def test_metallb_installs_and_applies_its_pool_once_the_webhook_serves(
     refused, allowed = metallb["counts"]
     assert refused == 3  # the pool was retried through the webhook race ...
     assert allowed == 2  # ... then the pool and the L2Advertisement were admitted
-    pool = api.get(lb.API, "IPAddressPool", "default", lb.NAMESPACE)
+    pool = api.get(address_pool.API, "IPAddressPool", "default", address_pool.NAMESPACE)
     assert pool is not None
     assert pool["spec"]["addresses"] == [POOL]
-    namespace = api.get("v1", "Namespace", lb.NAMESPACE) or {}
+    namespace = api.get("v1", "Namespace", address_pool.NAMESPACE) or {}
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
 
 
@@ -110,7 +116,7 @@ def test_a_metallb_version_bump_plans_an_upgrade_and_changes_nothing(
     inv, out, err = cluster.invocation(*bumped)
     assert app.plan(inv) == 0, err.getvalue()
     assert "upgrade MetalLB v0.15.2 → v0.15.3" in out.getvalue()
-    controller = api.get("apps/v1", "Deployment", "controller", lb.NAMESPACE) or {}
+    controller = api.get("apps/v1", "Deployment", "controller", address_pool.NAMESPACE) or {}
     images = [c["image"] for c in controller["spec"]["template"]["spec"]["containers"]]
     assert images == ["quay.io/metallb/controller:v0.15.2"]
 
@@ -124,13 +130,16 @@ class AddressGiver(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.wait(0.1):
-            service = self.api.get("v1", "Service", lb.PROBE, lb.NAMESPACE)
-            if service is not None and lb.probe_address(service) != self.address:
+            service = self.api.get("v1", "Service", address_pool.PROBE, address_pool.NAMESPACE)
+            if service is not None and address_pool.probe_address(service) != self.address:
                 self.api.apply_status(
                     {
                         "apiVersion": "v1",
                         "kind": "Service",
-                        "metadata": {"name": lb.PROBE, "namespace": lb.NAMESPACE},
+                        "metadata": {
+                            "name": address_pool.PROBE,
+                            "namespace": address_pool.NAMESPACE,
+                        },
                         "status": {"loadBalancer": {"ingress": [{"ip": self.address}]}},
                     }
                 )
@@ -149,7 +158,7 @@ def test_the_probe_service_must_get_an_address_from_the_pool(
         failed = platform.stage_report(cluster, "metallb")
         assert "203.0.113.9, outside the MetalLB pool" in failed["why"]
         assert failed["changes"] == [
-            f"apply LoadBalancer Service {lb.NAMESPACE}/{lb.PROBE} (probe)"
+            f"apply LoadBalancer Service {address_pool.NAMESPACE}/{address_pool.PROBE} (probe)"
         ]
         giver.address = "198.51.100.7"
         report = platform.up_ok(cluster, *sets)
@@ -157,7 +166,7 @@ def test_the_probe_service_must_get_an_address_from_the_pool(
     finally:
         giver.stop.set()
         giver.join()
-        api.delete("v1", "Service", lb.PROBE, lb.NAMESPACE)
+        api.delete("v1", "Service", address_pool.PROBE, address_pool.NAMESPACE)
 
 
 # -- Argo CD ---------------------------------------------------------------------------------
@@ -179,7 +188,7 @@ def test_argocd_lands_in_its_namespace_with_the_health_check_and_the_default_pro
         "create AppProject argocd/default (argocd-server would at startup; no server runs here)",
     ]
     config = api.get("v1", "ConfigMap", "argocd-cm", "argocd") or {}
-    assert config["data"][argocd_setup.HEALTH_KEY] == argocd_setup.HEALTH_LUA
+    assert config["data"][setup.HEALTH_KEY] == setup.HEALTH_LUA
     assert "resource.customizations.ignoreResourceUpdates.all" in config["data"]
     assert config["metadata"]["labels"]["app.kubernetes.io/part-of"] == "argocd"
     assert api.get("apps/v1", "StatefulSet", "argocd-application-controller", "argocd")
@@ -198,11 +207,11 @@ def test_a_changed_sync_timeout_is_written_and_rolls_the_controller_once(
     ran = stage(platform.up_ok(cluster, *sets), "argocd")
     assert len(ran["changes"]) == 1
     assert ran["changes"][0].startswith("repair Argo CD v3.2.11: StatefulSet")
-    params = api.get("v1", "ConfigMap", argocd_setup.PARAMS, "argocd") or {}
-    assert params["data"][argocd_setup.SYNC_TIMEOUT_KEY] == "900"
-    controller = api.get("apps/v1", "StatefulSet", argocd_setup.CONTROLLER, "argocd") or {}
+    params = api.get("v1", "ConfigMap", setup.PARAMS, "argocd") or {}
+    assert params["data"][setup.SYNC_TIMEOUT_KEY] == "900"
+    controller = api.get("apps/v1", "StatefulSet", setup.CONTROLLER, "argocd") or {}
     template = controller["spec"]["template"]["metadata"]
-    assert template["annotations"][argocd_setup.TIMEOUT_ANNOTATION] == "900"
+    assert template["annotations"][setup.TIMEOUT_ANNOTATION] == "900"
     assert stage(platform.up_ok(cluster, *sets), "argocd")["changes"] == []
 
 
@@ -216,7 +225,7 @@ def test_the_argocd_password_is_printed_only_when_it_exists(
         {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": argocd_setup.ADMIN_SECRET, "namespace": "argocd"},
+            "metadata": {"name": setup.ADMIN_SECRET, "namespace": "argocd"},
             "data": {"password": base64.b64encode(b"s3cr3t-initial").decode()},
         }
     )
@@ -282,7 +291,7 @@ class RaceKubelet(threading.Thread):
     def run(self) -> None:
         while not self.stop.wait(0.1):
             pods, _ = self.api.list("v1", "Pod", namespace=self.namespace)
-            secret = self.api.get("v1", "Secret", argocd_setup.REDIS_SECRET, self.namespace)
+            secret = self.api.get("v1", "Secret", setup.REDIS_SECRET, self.namespace)
             for pod in pods:
                 name = pod["metadata"]["name"]
                 if pod["spec"].get("nodeName") != self.NODE:
@@ -306,7 +315,7 @@ class RaceKubelet(threading.Thread):
             else {
                 "waiting": {
                     "reason": "CreateContainerConfigError",
-                    "message": f'secret "{argocd_setup.REDIS_SECRET}" not found',
+                    "message": f'secret "{setup.REDIS_SECRET}" not found',
                 }
             }
         )
@@ -354,7 +363,7 @@ def test_argocd_pods_that_lost_the_redis_secret_race_are_restarted_and_the_gate_
     def secret_comes_late() -> None:  # as install.yaml's argocd-redis-secret-init Job would
         while not kubelet.stuck and not kubelet.stop.wait(0.1):
             pass
-        api.apply(upstream_like.plain("Secret", argocd_setup.REDIS_SECRET, namespace))
+        api.apply(upstream_like.plain("Secret", setup.REDIS_SECRET, namespace))
 
     late = threading.Thread(target=secret_comes_late, daemon=True)
     late.start()
@@ -405,7 +414,7 @@ def test_restored_keys_restart_a_controller_that_started_first_and_a_backup_cove
     identity, key = keys.identity(tmp_path), keys.key_secret("sealed-secrets-keyrest1", namespace)
     threading.Event().wait(1.1)  # startTime has one-second resolution: restore in a later second
     backup = tmp_path / "keys.age"
-    sealing.write_private(backup, sealing.encrypt([key], [identity[1].to_public()]))
+    secrets.write_private(backup, sealing.encrypt([key], [identity[1].to_public()]))
     dr = [
         *sets,
         f"components.sealed_secrets.key_backup={backup}",
@@ -442,6 +451,6 @@ def test_restored_keys_restart_a_controller_that_started_first_and_a_backup_cove
     assert "WARNING" not in stage(platform.up_ok(cluster, *dr), "sealed_secrets")["why"]
 
     api.apply(keys.key_secret("sealed-secrets-keyrest3", namespace, days_later=2))
-    settings = profile.load(str(cluster.profile_file), overrides=dr)
+    settings = loader.load(str(cluster.profile_file), overrides=dr)
     sealing.backup(api, settings, tmp_path / "elsewhere.age", state_dir=tmp_path / "elsewhere")
     assert "WARNING" not in stage(platform.up_ok(cluster, *dr), "sealed_secrets")["why"]

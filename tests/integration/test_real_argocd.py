@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap import app
-from bootstrap.config import LocalCluster as LocalClusterConfig
-from bootstrap.controlplane import argocd_processes, binaries
+from bootstrap.commands import app
+from bootstrap.components.argocd import processes
+from bootstrap.controlplane import binaries
+from bootstrap.profile.schema import LocalCluster as LocalClusterConfig
 from tests.integration.localcluster import LocalCluster, write_profile
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -26,7 +27,7 @@ PASSWORD = b"sandbox-only-not-a-real-password"
 
 
 def argocd_dir() -> Path:
-    return argocd_processes.bin_dir(binaries.cache_dir(LocalClusterConfig()), ARGOCD_VERSION)
+    return processes.bin_dir(binaries.cache_dir(LocalClusterConfig()), ARGOCD_VERSION)
 
 
 needs_argocd = pytest.mark.skipif(

@@ -14,7 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
-from bootstrap import app, kube, runner, sealing
+from bootstrap import kube
+from bootstrap.commands import app
+from bootstrap.components.sealed_secrets import sealing
+from bootstrap.processes import runner
 from bootstrap.stage import Verdict
 from tests.integration import platform, sealed_controller, upstream_like
 from tests.integration import sealing_keys as keys

@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 import yaml
 
-from bootstrap import app, dr, kube, runner, sealing, wait
-from bootstrap.controlplane import sealed_secrets_processes as processes
+from bootstrap import kube, wait
+from bootstrap.commands import app, dr
+from bootstrap.components.sealed_secrets import processes, sealing
 from bootstrap.controlplane.layout import read_pid
+from bootstrap.processes import runner
 from bootstrap.stage import Verdict
 from tests.integration import platform, sealed_controller
 from tests.integration import sealing_keys as age_keys

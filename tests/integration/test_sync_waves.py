@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
-from bootstrap import app, kube, waves
+from bootstrap import kube
+from bootstrap.commands import app
+from bootstrap.waves import rules
 from tests.argo_sim import ArgoSim, Records, Scenario, Script, install_crds
 from tests.integration.localcluster import LocalCluster
 
@@ -157,7 +159,7 @@ def assert_report_waves(run: Run, waves: dict[int, set[str]]) -> None:
 def only_clusterboot_asked(records: Records) -> None:
     whom = {who for seen in records.refreshes.values() for _, who in seen}
     whom |= {who for seen in records.operations.values() for _, who in seen}
-    assert whom <= {waves.NUDGE_MANAGER}, whom
+    assert whom <= {rules.NUDGE_MANAGER}, whom
     assert records.errors == []
 
 
@@ -317,7 +319,7 @@ def test_a_cached_comparison_error_is_hard_refreshed_by_clusterboot_and_then_pas
     with ArgoSim(bed.api, bed.scenario(scripts)) as sim:
         run = bed.up(sim)
     assert run.code == 0, run.err
-    assert sim.records.refreshes == {"monitoring": [("hard", waves.NUDGE_MANAGER)]}
+    assert sim.records.refreshes == {"monitoring": [("hard", rules.NUDGE_MANAGER)]}
     assert [e["app"] for e in run.named("app.refresh")] == ["monitoring"]
     assert_walked_in_order(run, {-1: {"namespaces"}, 2: {"monitoring"}, 30: {"store"}})
     only_clusterboot_asked(sim.records)
@@ -333,7 +335,7 @@ def test_a_comparison_error_that_survives_every_hard_refresh_fails_with_its_mess
     why = run.stage("sync_waves")["why"]
     assert "ComparisonError: Manifest generation error (cached)" in why
     assert "after 2 hard refreshes" in why
-    assert sim.records.refreshes == {"monitoring": [("hard", waves.NUDGE_MANAGER)] * 2}
+    assert sim.records.refreshes == {"monitoring": [("hard", rules.NUDGE_MANAGER)] * 2}
     only_clusterboot_asked(sim.records)
 
 
@@ -348,7 +350,7 @@ def test_auto_sync_failed_for_the_commit_gets_one_explicit_sync_and_passes(bed: 
     operations = sim.records.operations["postgresql"]
     assert len(operations) == 1
     operation, manager = operations[0]
-    assert manager == waves.NUDGE_MANAGER
+    assert manager == rules.NUDGE_MANAGER
     assert operation["initiatedBy"] == {"username": "clusterboot"}
     assert operation["sync"]["revision"] == "main"
     assert operation["sync"]["prune"] is True
@@ -419,7 +421,7 @@ def test_a_stale_progressing_health_gets_a_normal_refresh_and_passes(bed: Bed) -
         run = bed.up(sim, progressing_grace_seconds=600, recheck_after_seconds=1)
     assert run.code == 0, run.err[-2000:]
     asked = sim.records.refreshes["monitoring-crds"]
-    assert asked == [("normal", waves.NUDGE_MANAGER)]
+    assert asked == [("normal", rules.NUDGE_MANAGER)]
     assert [e["app"] for e in run.named("app.recheck")] == ["monitoring-crds"]
     assert run.report["waves"][0]["apps"][0]["seconds"] < 30
     only_clusterboot_asked(sim.records)
@@ -432,7 +434,7 @@ def test_a_root_app_whose_first_comparison_failed_is_hard_refreshed_and_walked(b
     with ArgoSim(bed.api, bed.scenario(scripts, root_behaviour="comparison_error")) as sim:
         run = bed.up(sim)
     assert run.code == 0, run.err[-2000:]
-    assert sim.records.refreshes == {bed.root: [("hard", waves.NUDGE_MANAGER)]}
+    assert sim.records.refreshes == {bed.root: [("hard", rules.NUDGE_MANAGER)]}
     assert [e["app"] for e in run.named("app.refresh")] == [bed.root]
     assert_walked_in_order(run, {-1: {"namespaces"}, 1: {"store"}})
 
@@ -446,4 +448,4 @@ def test_a_root_app_that_cannot_be_rendered_fails_with_argo_cds_message(bed: Bed
     why = run.stage("sync_waves")["why"]
     assert f"root Application {bed.root}: ComparisonError: Failed to load target state" in why
     assert "connection refused (still, after 2 hard refreshes)" in why
-    assert sim.records.refreshes == {bed.root: [("hard", waves.NUDGE_MANAGER)] * 2}
+    assert sim.records.refreshes == {bed.root: [("hard", rules.NUDGE_MANAGER)] * 2}

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap import runner, wait
-from bootstrap.config import LocalCluster
+from bootstrap import wait
 from bootstrap.controlplane import binaries
 from bootstrap.controlplane.layout import read_pid
+from bootstrap.processes import runner
+from bootstrap.profile.schema import LocalCluster
 from tests.providers.fakeenv import FakeMachine, control_plane_missing
 
 

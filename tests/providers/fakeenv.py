@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 import yaml
 
-from bootstrap import app, runner
-from bootstrap.config import LocalCluster
+from bootstrap.commands import app
 from bootstrap.controlplane import binaries, netns
 from bootstrap.errors import InputError
+from bootstrap.processes import runner
+from bootstrap.profile.schema import LocalCluster
 
 REPO = Path(__file__).resolve().parents[2]
 FAKES = Path(__file__).resolve().parent / "fakes"

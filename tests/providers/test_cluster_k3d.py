@@ -9,9 +9,10 @@ from pathlib import Path
 
 import yaml
 
-from bootstrap import profile as profiles
-from bootstrap import runner, tools, wait
+from bootstrap import wait
 from bootstrap.controlplane.layout import read_pid
+from bootstrap.processes import runner, tools
+from bootstrap.profile import loader
 from bootstrap.stage import Context
 from stages.cluster_k3d import ClusterK3d
 from tests.providers.fakeenv import PLATFORM_OFF, REPO, FakeMachine
@@ -83,7 +84,7 @@ def test_the_published_cluster_carries_an_lb_range_from_the_k3d_docker_network(
 ) -> None:
     profile_file = k3d_profile(cluster_machine)
     assert cluster_machine.invoke("up", profile_file).code == 0
-    profile = profiles.load(str(profile_file))
+    profile = loader.load(str(profile_file))
     ctx = Context(profile=profile, runner=runner.LocalRunner(), state_dir=cluster_machine.root
                   / "state-dev", clock=wait.RealClock())
 

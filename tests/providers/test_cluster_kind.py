@@ -7,7 +7,7 @@ import stat
 
 import yaml
 
-from bootstrap import tools
+from bootstrap.processes import tools
 from tests.providers.fakeenv import FakeMachine
 
 

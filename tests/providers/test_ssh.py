@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
-from bootstrap import runner, secrets, wait
-from bootstrap.config import SshTarget
+from bootstrap import secrets, wait
 from bootstrap.errors import CommandFailed
-from bootstrap.ssh import SshRunner
+from bootstrap.processes import runner
+from bootstrap.processes.ssh import SshRunner
+from bootstrap.profile.schema import SshTarget
 from bootstrap.stage import Verdict
 
 SSHD = Path("/usr/sbin/sshd")

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from bootstrap import argo, argo_tree, waves
-from bootstrap.config import Destination, RepoCredentials, RootApp, SecretRef
+from bootstrap.profile.schema import Destination, RepoCredentials, RootApp, SecretRef
 from bootstrap.secrets import Secret
+from bootstrap.waves import argo, rules, tree
 from stages import root_app
 
 Obj = dict[str, Any]
@@ -367,7 +367,7 @@ def test_children_come_from_the_root_its_tracking_and_its_applicationsets() -> N
         child("generated", wave=4, ownerReferences=[{"kind": "ApplicationSet", "name": "svc"}]),
         child("stranger", ownerReferences=[{"kind": "ApplicationSet", "name": "not-listed"}]),
     ]
-    assert argo_tree.children(parent, apps) == {
+    assert tree.children(parent, apps) == {
         "listed": 2,
         "tracked": 0,
         "labelled": 0,
@@ -375,13 +375,13 @@ def test_children_come_from_the_root_its_tracking_and_its_applicationsets() -> N
         "generated": 4,
         "unborn": 0,
     }
-    assert argo_tree.children(parent, [parent]) == {"listed": 2, "unborn": 0}
+    assert tree.children(parent, [parent]) == {"listed": 2, "unborn": 0}
 
 
 def test_the_child_index_looks_only_at_apps_that_came_or_went() -> None:
     parent = root(entry("listed", syncWave=2), entry("svc", kind="ApplicationSet"))
     parent["metadata"]["resourceVersion"] = "1"
-    index = argo_tree.ChildIndex()
+    index = tree.ChildIndex()
     assert index.update(parent, {"root": parent}, members=1) == {"listed": 2}
     first = index.version
     stranger = child("stranger", wave=5)
@@ -431,8 +431,8 @@ def test_an_applicationset_is_settled_only_when_it_says_all_apps_exist(
     appsets: dict[str, Obj], pending: list[str]
 ) -> None:
     parent = root(entry("svc", kind="ApplicationSet"))
-    assert argo_tree.unsettled(parent, appsets) == pending
-    assert argo_tree.unsettled(root(entry("web")), {}) == []
+    assert tree.unsettled(parent, appsets) == pending
+    assert tree.unsettled(root(entry("web")), {}) == []
 
 
 @pytest.mark.parametrize(
@@ -448,13 +448,13 @@ def test_an_applicationset_is_settled_only_when_it_says_all_apps_exist(
 def test_root_blockers_say_why_the_children_may_be_incomplete(
     parent: Obj | None, pending: list[str], blockers: list[str]
 ) -> None:
-    assert argo_tree.root_blockers(parent, "root", pending) == blockers
+    assert tree.root_blockers(parent, "root", pending) == blockers
 
 
 def test_a_hard_refresh_carries_the_judged_resource_version_and_nothing_else() -> None:
     obj = app()
     obj["metadata"]["resourceVersion"] = "42"
-    body = waves.nudge(obj, "refresh")
+    body = rules.nudge(obj, "refresh")
     assert body["metadata"] == {
         "name": "a",
         "namespace": "argocd",
@@ -469,30 +469,30 @@ def test_an_explicit_sync_targets_the_apps_revision_as_clusterboot() -> None:
     obj["metadata"]["resourceVersion"] = "42"
     retry = {"limit": 2}
     obj["spec"]["syncPolicy"] = {"automated": {"prune": True}, "retry": retry}
-    operation = waves.nudge(obj, "sync")["operation"]
+    operation = rules.nudge(obj, "sync")["operation"]
     assert operation == {
         "initiatedBy": {"username": "clusterboot"},
         "sync": {"prune": True, "syncStrategy": {"hook": {}}, "revision": "main"},
         "retry": retry,
     }
     obj["spec"] = {"sources": [{"targetRevision": "v1"}, {}]}
-    assert waves.nudge(obj, "sync")["operation"]["sync"]["revisions"] == ["v1", "HEAD"]
+    assert rules.nudge(obj, "sync")["operation"]["sync"]["revisions"] == ["v1", "HEAD"]
 
 
 def test_a_survey_summarises_the_waves_and_what_is_not_passing() -> None:
-    settings = waves.Settings("argocd", "root", 60, {}, GRACE, 1.0, argo.Limits())
+    settings = rules.Settings("argocd", "root", 60, {}, GRACE, 1.0, argo.Limits())
     parent = root(entry("ns", syncWave=-1), entry("web", syncWave=1), entry("api", syncWave=1))
     ready = {"ns": app(), "web": app(), "api": app()}
     for name, obj in ready.items():
         obj["metadata"] = {**obj["metadata"], "name": name}
-    converged = waves.survey({"root": parent, **ready}, settings, now=T0 + 120, appsets={})
+    converged = rules.survey({"root": parent, **ready}, settings, now=T0 + 120, appsets={})
     assert converged.converged
     assert converged.summary() == "walk waves: -1 (1 app), 1 (2 apps); 0 of 3 not passing"
     apps = {"root": parent, **ready, "api": app(sync="OutOfSync")}
-    behind = waves.survey(apps, settings, now=T0, appsets={})
+    behind = rules.survey(apps, settings, now=T0, appsets={})
     assert not behind.converged
     assert behind.summary().endswith("; 1 of 3 not passing")
-    unknown = waves.survey({}, settings, now=T0, appsets={})
+    unknown = rules.survey({}, settings, now=T0, appsets={})
     assert (
         unknown.summary() == "walk waves: children not known yet (root Application root not found)"
     )
@@ -577,11 +577,11 @@ def test_an_app_must_have_compared_the_commit_clusterboot_published(
 
 def test_a_root_behind_the_published_commit_blocks_its_children() -> None:
     root = at_revision(OLD)
-    assert argo_tree.root_blockers(root, "root", [], {REPO: NEW}) == [
+    assert tree.root_blockers(root, "root", [], {REPO: NEW}) == [
         f"root Application root: Argo CD has not compared commit {NEW[:8]} yet "
         f"(its status is of {OLD[:8]})"
     ]
-    assert argo_tree.root_blockers(at_revision(NEW), "root", [], {REPO: NEW}) == []
+    assert tree.root_blockers(at_revision(NEW), "root", [], {REPO: NEW}) == []
 
 
 def test_a_comparison_error_is_reported_rather_than_waited_out_as_an_old_commit() -> None:
@@ -596,7 +596,7 @@ def test_a_comparison_error_is_reported_rather_than_waited_out_as_an_old_commit(
     assert found.why == "ComparisonError: kustomize build: missing-patch.yaml"
     assert found.remedy == "refresh"
     root = at_revision(OLD, sync="Unknown", conditions=(error,))
-    blockers = argo_tree.root_blockers(root, "root", [], {REPO: NEW})
+    blockers = tree.root_blockers(root, "root", [], {REPO: NEW})
     assert blockers == [
         "root Application root: Unknown; ComparisonError: kustomize build: missing-patch.yaml"
     ]
@@ -629,7 +629,7 @@ def test_the_root_is_refreshed_only_for_what_a_hard_refresh_clears(
 
 def test_a_root_that_stays_unrenderable_names_its_source() -> None:
     verdict = argo.AppVerdict("failed", "ComparisonError: x (still, after 3 hard refreshes)")
-    failed = waves.root_failure("root", verdict, app())
+    failed = rules.root_failure("root", verdict, app())
     assert failed.why == "root Application root: ComparisonError: x (still, after 3 hard refreshes)"
     assert failed.blocking == [
         "root Application root renders repoURL=https://git.example/p.git path=apps/a "

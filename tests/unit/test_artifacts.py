@@ -14,9 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from bootstrap import artifacts, helm
-from bootstrap.config import Profile
+from bootstrap import artifacts
+from bootstrap.artifacts import helm
 from bootstrap.errors import InputError, TemporaryError
+from bootstrap.profile.schema import Profile
 
 BODY = b"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: metallb-system\n"
 SUM = hashlib.sha256(BODY).hexdigest()

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap import runner
-from bootstrap.config import LocalCluster
 from bootstrap.controlplane import binaries
 from bootstrap.errors import InputError
+from bootstrap.processes import runner
+from bootstrap.profile.schema import LocalCluster
 
 REPO = Path(__file__).resolve().parents[2]
 

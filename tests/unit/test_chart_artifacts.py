@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 import yaml
 
-from bootstrap import artifacts, helm, tools
-from bootstrap.config import ChartSource, Profile
+from bootstrap import artifacts
+from bootstrap.artifacts import helm
+from bootstrap.commands import preflight
 from bootstrap.errors import InputError
+from bootstrap.profile.schema import ChartSource, Profile
 
 CHART = b"not really a tarball, but bytes with a digest"
 DIGEST = hashlib.sha256(CHART).hexdigest()
@@ -184,10 +186,10 @@ def test_an_offline_directory_without_the_chart_says_how_to_fill_it(tmp_path: Pa
 
 def test_a_profile_with_an_enabled_chart_needs_helm_and_a_disabled_one_does_not() -> None:
     on = profile(chart("https://charts.invalid"))
-    assert [n.name for n in tools.tools_for(on) if n.name == "helm"] == ["helm"]
+    assert [n.name for n in preflight.tools_for(on) if n.name == "helm"] == ["helm"]
     off_cfg = on.model_dump(mode="json")
     off_cfg["components"]["metallb"]["enabled"] = False
-    assert "helm" not in [n.name for n in tools.tools_for(Profile.model_validate(off_cfg))]
+    assert "helm" not in [n.name for n in preflight.tools_for(Profile.model_validate(off_cfg))]
 
 
 def test_profile_values_override_the_component_defaults_deeply() -> None:

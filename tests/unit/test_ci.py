@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import tasks
-from bootstrap import ci
-from bootstrap.config import Profile
+from bootstrap.commands import ci
+from bootstrap.profile.schema import Profile
 
 
 def profile(provider: str, name: str = "clusterboot-ci") -> Profile:

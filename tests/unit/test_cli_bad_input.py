@@ -12,7 +12,7 @@ import structlog
 import yaml
 
 import stages
-from bootstrap import app
+from bootstrap.commands import app
 from bootstrap.stage import Change, Context, Stage
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 import yaml
 
-from bootstrap import kubeconfig, tools, wait
-from bootstrap.config import Profile
+from bootstrap import wait
 from bootstrap.errors import CommandFailed, InputError, MissingTool, StageFailed
-from bootstrap.runner import Result
+from bootstrap.kube import kubeconfig
+from bootstrap.processes import tools
+from bootstrap.processes.runner import Result
+from bootstrap.profile.schema import Profile
 from bootstrap.stage import ClusterInfo, Context
 from stages.cluster_common import first_ipv4_subnet, lb_range_from_subnet, nodes_ready
 from stages.cluster_docker_desktop import ClusterDockerDesktop

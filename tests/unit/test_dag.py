@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bootstrap import dag
+from bootstrap.engine import dag
 from bootstrap.errors import DagError
 
 ORDER = ("cluster_local", "metallb", "sealed_secrets", "argocd", "root_app", "sync_waves")

@@ -10,9 +10,9 @@ from typing import ClassVar
 import pytest
 
 from bootstrap import report, wait
-from bootstrap.config import Profile
-from bootstrap.engine import Engine
+from bootstrap.engine.run import Engine
 from bootstrap.errors import StageFailed, TemporaryError
+from bootstrap.profile.schema import Profile
 from bootstrap.stage import CannotKnowYet, Change, ClusterInfo, Context, Stage, Verdict
 
 ORDER = ("cluster_fake", "metallb", "sealed_secrets", "argocd", "root_app")

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap import runner, wait
-from bootstrap.config import LocalCluster
+from bootstrap import wait
 from bootstrap.controlplane.cluster import LocalControlPlane
 from bootstrap.controlplane.layout import KEEPER_PROTOCOL, write_state
 from bootstrap.errors import ClusterbootError
+from bootstrap.processes import runner
+from bootstrap.profile.schema import LocalCluster
 
 SPEC = {"state_dir": "x", "isolation": "netns", "relays": [], "components": []}
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from bootstrap import sealing
+from bootstrap.components.sealed_secrets import sealing
 from tests.integration.sealing_keys import key_secret
 
 DAY = 86400.0

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from bootstrap import kube_apply, retry, wait
+from bootstrap import kube, retry, wait
 from bootstrap.errors import InputError, TemporaryError
-from bootstrap.kube import ApiError, ObjectRef
+from bootstrap.kube.client import ApiError, ObjectRef
 
 MANIFESTS = """
 apiVersion: example.com/v1
@@ -74,10 +74,10 @@ class FakeApi:
         self.calls.append("refresh discovery")
 
 
-def apply(api: FakeApi, docs: Any, **kw: Any) -> kube_apply.ApplyResult:
+def apply(api: FakeApi, docs: Any, **kw: Any) -> kube.ApplyResult:
     options: dict[str, Any] = {"namespace": "apps", "clock": wait.FakeClock(), "deadline": 60}
     options.update(kw)
-    return kube_apply.apply_manifests(api, docs, **options)  # type: ignore[arg-type]
+    return kube.apply_manifests(api, docs, **options)  # type: ignore[arg-type]
 
 
 def temporary(message: str, retry_after: float | None = None) -> TemporaryError:

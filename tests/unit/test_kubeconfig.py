@@ -1,4 +1,4 @@
-"""bootstrap.kubeconfig: plain-dict kubeconfig handling, as tables."""
+"""bootstrap.kube.kubeconfig: plain-dict kubeconfig handling, as tables."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from bootstrap import kubeconfig
-from bootstrap.kubeconfig import KubeconfigError
+from bootstrap.kube import kubeconfig
+from bootstrap.kube.kubeconfig import KubeconfigError
 
 
 def two_contexts() -> dict[str, Any]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap import app
+from bootstrap.commands import app
 
 
 def test_plan_for_dev_prints_the_ordered_dag_and_what_cannot_be_known_yet(

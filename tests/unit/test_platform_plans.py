@@ -10,10 +10,13 @@ from typing import Any
 import pyrage
 import pytest
 
-from bootstrap import argocd_setup, install, runner, sealing
-from bootstrap import metallb_pool as lb
-from bootstrap.config import Profile
-from bootstrap.kube import ObjectRef
+from bootstrap.artifacts import install
+from bootstrap.components.argocd import setup
+from bootstrap.components.metallb import address_pool
+from bootstrap.components.sealed_secrets import sealing
+from bootstrap.kube.client import ObjectRef
+from bootstrap.processes import runner
+from bootstrap.profile.schema import Profile
 from bootstrap.stage import ClusterInfo, Context
 from bootstrap.wait import FakeClock
 from stages.argocd import ArgoCD
@@ -110,7 +113,7 @@ def test_keys_come_from_the_manifest_itself() -> None:
 def test_the_pool_is_applied_only_when_it_differs(
     have_pool: list[str] | None, have_l2: list[str] | None, expected: str | None
 ) -> None:
-    assert lb.pool_change("198.51.100.0/28", have_pool, have_l2) == expected
+    assert address_pool.pool_change("198.51.100.0/28", have_pool, have_l2) == expected
 
 
 @pytest.mark.parametrize(
@@ -126,7 +129,7 @@ def test_the_pool_is_applied_only_when_it_differs(
 def test_the_webhook_serves_only_with_ready_endpoints(
     endpoints: list[dict[str, Any]], ready: int
 ) -> None:
-    assert lb.ready_endpoints([{"endpoints": endpoints}]) == ready
+    assert address_pool.ready_endpoints([{"endpoints": endpoints}]) == ready
 
 
 def test_a_webhook_without_its_ca_bundle_is_not_serving_yet() -> None:
@@ -136,8 +139,8 @@ def test_a_webhook_without_its_ca_bundle_is_not_serving_yet() -> None:
             {"name": "b", "clientConfig": {"service": {"name": "s"}}},
         ]
     }
-    assert lb.missing_ca([config]) == ["b"]
-    assert lb.missing_ca([None]) == []
+    assert address_pool.missing_ca([config]) == ["b"]
+    assert address_pool.missing_ca([None]) == []
 
 
 @pytest.mark.parametrize(
@@ -155,15 +158,15 @@ def test_the_load_balancer_probe_runs_where_a_load_balancer_can_work(
 ) -> None:
     profile = make_profile(metallb={"probe": probe})
     cluster = ClusterInfo(Path("k"), "c", "https://127.0.0.1:6443", provider=provider)
-    got, why = lb.probe_wanted(profile, cluster)
+    got, why = address_pool.probe_wanted(profile, cluster)
     assert got is wanted
     assert got or why
 
 
 def test_a_probe_address_must_lie_in_the_pool() -> None:
-    assert lb.in_pool("198.51.100.3", "198.51.100.0/28")
-    assert not lb.in_pool("198.51.100.30", "198.51.100.0/28")
-    assert lb.in_pool("172.18.255.200", "172.18.255.200-172.18.255.250")
+    assert address_pool.in_pool("198.51.100.3", "198.51.100.0/28")
+    assert not address_pool.in_pool("198.51.100.30", "198.51.100.0/28")
+    assert address_pool.in_pool("172.18.255.200", "172.18.255.200-172.18.255.250")
 
 
 def test_metallb_is_skipped_on_eks_with_a_reason() -> None:
@@ -177,7 +180,7 @@ def test_metallb_is_skipped_on_eks_with_a_reason() -> None:
 
 # -- stages over a fake cluster: facts in, change summaries out ------------------------------
 class FakeKube:
-    """Just enough of bootstrap.kube.Kube for ``plan``: get and list over a dict."""
+    """Just enough of bootstrap.kube.client.Kube for ``plan``: get and list over a dict."""
 
     def __init__(self, objects: list[dict[str, Any]]) -> None:
         self.objects = {str(ObjectRef.of(o)): o for o in objects}
@@ -260,15 +263,15 @@ def installed(docs: list[dict[str, Any]], namespace: str) -> list[dict[str, Any]
 
 POOL = [
     {
-        "apiVersion": lb.API,
+        "apiVersion": address_pool.API,
         "kind": "IPAddressPool",
-        "metadata": {"name": "default", "namespace": lb.NAMESPACE},
+        "metadata": {"name": "default", "namespace": address_pool.NAMESPACE},
         "spec": {"addresses": ["198.51.100.0/28"]},
     },
     {
-        "apiVersion": lb.API,
+        "apiVersion": address_pool.API,
         "kind": "L2Advertisement",
-        "metadata": {"name": "default", "namespace": lb.NAMESPACE},
+        "metadata": {"name": "default", "namespace": address_pool.NAMESPACE},
         "spec": {"ipAddressPools": ["default"]},
     },
 ]
@@ -295,7 +298,9 @@ def test_the_metallb_stage_plans_from_what_the_cluster_has(
     tmp_path: Path, cluster_version: str | None, pool: bool, expected: list[str]
 ) -> None:
     src = source(tmp_path, metallb_docs("v0.15.2"), "native.yaml")
-    have = installed(metallb_docs(cluster_version), lb.NAMESPACE) if cluster_version else []
+    have = (
+        installed(metallb_docs(cluster_version), address_pool.NAMESPACE) if cluster_version else []
+    )
     ctx = context(tmp_path, make_profile(metallb={"source": src}), have + (POOL if pool else []))
     assert [c.summary for c in MetalLB().plan(ctx)] == expected
 
@@ -305,33 +310,33 @@ def test_the_argocd_stage_repairs_a_missing_health_check_and_the_default_project
 ) -> None:
     src = source(tmp_path, upstream_like.argocd("v3.2.11"), "install.yaml")
     profile = make_profile(argocd={"source": src})
-    docs = argocd_setup.prepare(upstream_like.argocd("v3.2.11"), "argocd", sync_timeout=600)
+    docs = setup.prepare(upstream_like.argocd("v3.2.11"), "argocd", sync_timeout=600)
     have = installed(docs, "argocd")
-    project = argocd_setup.default_project("argocd")
+    project = setup.default_project("argocd")
     assert [c.summary for c in ArgoCD().plan(context(tmp_path, profile, [*have, project]))] == []
     for obj in have:
         if obj["kind"] == "ConfigMap" and obj["metadata"]["name"] == "argocd-cm":
-            del obj["data"][argocd_setup.HEALTH_KEY]
+            del obj["data"][setup.HEALTH_KEY]
     assert [c.summary for c in ArgoCD().plan(context(tmp_path, profile, have))] == [
         "repair Argo CD v3.2.11: ConfigMap argocd/argocd-cm data "
-        f"{argocd_setup.HEALTH_KEY} differs into argocd (with the Application health check in "
+        f"{setup.HEALTH_KEY} differs into argocd (with the Application health check in "
         "argocd-cm)",
         "create AppProject argocd/default (argocd-server would at startup; no server runs here)",
     ]
 
 
 def test_argocd_objects_go_to_the_profile_namespace_with_the_health_check_merged() -> None:
-    docs = argocd_setup.prepare(upstream_like.argocd("v3.2.11"), "gitops")
+    docs = setup.prepare(upstream_like.argocd("v3.2.11"), "gitops")
     binding = install.find(docs, "ClusterRoleBinding", "argocd-server")
     assert binding is not None
     assert binding["subjects"][0]["namespace"] == "gitops"
     assert docs[0] == {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gitops"}}
     config = install.find(docs, "ConfigMap", "argocd-cm")
     assert config is not None
-    assert config["data"][argocd_setup.HEALTH_KEY] == argocd_setup.HEALTH_LUA
+    assert config["data"][setup.HEALTH_KEY] == setup.HEALTH_LUA
     assert "resource.customizations.ignoreResourceUpdates.all" in config["data"]
     assert config["metadata"]["labels"]["app.kubernetes.io/part-of"] == "argocd"
-    refs = argocd_setup.gated_workloads(docs, "gitops")
+    refs = setup.gated_workloads(docs, "gitops")
     assert [str(r) for r in refs] == [
         "Deployment gitops/argocd-repo-server",
         "StatefulSet gitops/argocd-application-controller",
@@ -486,19 +491,19 @@ def test_the_sealed_secrets_stage_restores_keys_first_and_restarts_a_controller_
         ([{"ip": "198.51.100.3"}], "198.51.100.3", True),  # already there
         ([{"ip": "10.0.0.7"}], "10.0.0.7", False),
         ([{"ip": "2001:db8::1"}], "2001:db8::1", False),
-        ([{"hostname": "lb.elsewhere.example"}], "lb.elsewhere.example", False),
+        ([{"hostname": "address_pool.elsewhere.example"}], "address_pool.elsewhere.example", False),
         ([], None, None),
     ],
 )
 def test_the_probe_address_is_judged_against_the_pool_whatever_shape_it_has(
     ingress: list[dict[str, str]], address: str | None, inside: bool | None
 ) -> None:
-    from bootstrap import metallb_pool
+    from bootstrap.components.metallb import address_pool
 
     service = {"status": {"loadBalancer": {"ingress": ingress}}}
-    assert metallb_pool.probe_address(service) == address
+    assert address_pool.probe_address(service) == address
     if address is not None:
-        assert metallb_pool.in_pool(address, "198.51.100.0/28") is inside
+        assert address_pool.in_pool(address, "198.51.100.0/28") is inside
 
 
 NESTED = """argoproj.io/Application:
@@ -525,15 +530,13 @@ def test_the_health_check_is_added_only_where_argocd_cm_has_none_in_either_form(
     config = install.find(docs, "ConfigMap", "argocd-cm")
     assert config is not None
     if nested is not None:
-        config.setdefault("data", {})[argocd_setup.NESTED_KEY] = nested
-    prepared = install.find(argocd_setup.prepare(docs, "argocd"), "ConfigMap", "argocd-cm")
+        config.setdefault("data", {})[setup.NESTED_KEY] = nested
+    prepared = install.find(setup.prepare(docs, "argocd"), "ConfigMap", "argocd-cm")
     data = (prepared or {}).get("data") or {}
-    assert (argocd_setup.HEALTH_KEY in data) is flat_added
-    assert argocd_setup.has_health_check(data)
-    wanted = argocd_setup.keys(argocd_setup.prepare(docs, "argocd"), "argocd")[-1].want
-    assert list(wanted) == [
-        f"data {argocd_setup.HEALTH_KEY if flat_added else argocd_setup.NESTED_KEY}"
-    ]
+    assert (setup.HEALTH_KEY in data) is flat_added
+    assert setup.has_health_check(data)
+    wanted = setup.keys(setup.prepare(docs, "argocd"), "argocd")[-1].want
+    assert list(wanted) == [f"data {setup.HEALTH_KEY if flat_added else setup.NESTED_KEY}"]
 
 
 def _pod(name: str, created: str, *, ready: bool, app: str = "argocd-repo-server") -> Any:
@@ -562,30 +565,30 @@ def test_only_unready_argocd_pods_older_than_the_redis_secret_are_restarted(
 ) -> None:
     secret = {"metadata": {"creationTimestamp": "2026-01-01T10:00:05Z"}}
     names = [pod["metadata"]["name"]] if restarted else []
-    assert argocd_setup.redis_race_victims([pod], secret) == names
+    assert setup.redis_race_victims([pod], secret) == names
 
 
 def test_no_pod_is_restarted_while_the_redis_secret_is_missing() -> None:
     stuck = _pod("stuck", "2026-01-01T10:00:00Z", ready=False)
-    assert argocd_setup.redis_race_victims([stuck], None) == []
-    assert "argocd-redis-secret-init" in argocd_setup.redis_secret_missing_hint("argocd")
+    assert setup.redis_race_victims([stuck], None) == []
+    assert "argocd-redis-secret-init" in setup.redis_secret_missing_hint("argocd")
 
 
 def test_a_new_sync_timeout_is_written_and_rolls_the_controller_pods(tmp_path: Path) -> None:
     src = source(tmp_path, upstream_like.argocd("v3.2.11"), "install.yaml")
     profile = make_profile(argocd={"source": src, "sync_timeout_seconds": 900})
-    before = argocd_setup.prepare(upstream_like.argocd("v3.2.11"), "argocd", sync_timeout=600)
-    have = [*installed(before, "argocd"), argocd_setup.default_project("argocd")]
-    rolled = f"template-annotation {argocd_setup.TIMEOUT_ANNOTATION}"
+    before = setup.prepare(upstream_like.argocd("v3.2.11"), "argocd", sync_timeout=600)
+    have = [*installed(before, "argocd"), setup.default_project("argocd")]
+    rolled = f"template-annotation {setup.TIMEOUT_ANNOTATION}"
     assert [c.summary for c in ArgoCD().plan(context(tmp_path, profile, have))] == [
         f"repair Argo CD v3.2.11: StatefulSet argocd/argocd-application-controller {rolled} "
-        f"differs; ConfigMap argocd/argocd-cmd-params-cm data {argocd_setup.SYNC_TIMEOUT_KEY} "
+        f"differs; ConfigMap argocd/argocd-cmd-params-cm data {setup.SYNC_TIMEOUT_KEY} "
         "differs into argocd (with the Application health check in argocd-cm)"
     ]
-    after = argocd_setup.prepare(upstream_like.argocd("v3.2.11"), "argocd", sync_timeout=900)
-    controller = install.find(after, "StatefulSet", argocd_setup.CONTROLLER) or {}
+    after = setup.prepare(upstream_like.argocd("v3.2.11"), "argocd", sync_timeout=900)
+    controller = install.find(after, "StatefulSet", setup.CONTROLLER) or {}
     template = controller["spec"]["template"]["metadata"]["annotations"]
-    assert template[argocd_setup.TIMEOUT_ANNOTATION] == "900"  # the change rolls its pods
+    assert template[setup.TIMEOUT_ANNOTATION] == "900"  # the change rolls its pods
 
 
 def test_an_interrupted_change_of_the_timeout_still_rolls_the_controller(tmp_path: Path) -> None:
@@ -593,18 +596,18 @@ def test_an_interrupted_change_of_the_timeout_still_rolls_the_controller(tmp_pat
     src = source(tmp_path, upstream_like.argocd("v3.2.11"), "install.yaml")
     profile = make_profile(argocd={"source": src, "sync_timeout_seconds": 900})
     have = installed(
-        argocd_setup.prepare(upstream_like.argocd("v3.2.11"), "argocd", sync_timeout=600),
+        setup.prepare(upstream_like.argocd("v3.2.11"), "argocd", sync_timeout=600),
         "argocd",
     )
     for obj in have:
-        if obj["metadata"]["name"] == argocd_setup.PARAMS:
-            obj["data"][argocd_setup.SYNC_TIMEOUT_KEY] = "900"
-    have.append(argocd_setup.default_project("argocd"))
+        if obj["metadata"]["name"] == setup.PARAMS:
+            obj["data"][setup.SYNC_TIMEOUT_KEY] = "900"
+    have.append(setup.default_project("argocd"))
     planned = [c.summary for c in ArgoCD().plan(context(tmp_path, profile, have))]
     assert len(planned) == 1
     assert planned[0].startswith(
         "repair Argo CD v3.2.11: StatefulSet argocd/argocd-application-controller "
-        f"template-annotation {argocd_setup.TIMEOUT_ANNOTATION} differs into"
+        f"template-annotation {setup.TIMEOUT_ANNOTATION} differs into"
     )
 
 
@@ -625,11 +628,11 @@ def test_the_sync_timeout_goes_into_argocd_cmd_params_cm_unless_already_set(
             {
                 "apiVersion": "v1",
                 "kind": "ConfigMap",
-                "metadata": {"name": argocd_setup.PARAMS},
-                "data": {argocd_setup.SYNC_TIMEOUT_KEY: manifest_value},
+                "metadata": {"name": setup.PARAMS},
+                "data": {setup.SYNC_TIMEOUT_KEY: manifest_value},
             }
         )
-    prepared = argocd_setup.prepare(docs, "argocd", sync_timeout=profile_value)
-    params = install.find(prepared, "ConfigMap", argocd_setup.PARAMS) or {}
-    assert (params.get("data") or {}).get(argocd_setup.SYNC_TIMEOUT_KEY) == expected
-    assert argocd_setup.sync_timeout(prepared) == int(expected or 0)
+    prepared = setup.prepare(docs, "argocd", sync_timeout=profile_value)
+    params = install.find(prepared, "ConfigMap", setup.PARAMS) or {}
+    assert (params.get("data") or {}).get(setup.SYNC_TIMEOUT_KEY) == expected
+    assert setup.sync_timeout(prepared) == int(expected or 0)

@@ -10,8 +10,9 @@ import yaml
 from invoke import Collection
 
 import tasks
-from bootstrap import app, artifacts
-from bootstrap import profile as profiles
+from bootstrap import artifacts
+from bootstrap.commands import app
+from bootstrap.profile import loader
 from tests.integration import upstream_like
 from tests.integration.localcluster import free_port
 
@@ -59,7 +60,7 @@ def test_invoke_bundle_fills_a_directory_that_an_air_gapped_profile_reads(tmp_pa
     ]
     assert "metallb v0.15.2" in out.getvalue()
     (tmp_path / "native.yaml").unlink()  # the source is gone: only the bundle has it now
-    offline = profiles.load(str(profile), overrides=[f"artifacts.dir={tmp_path / 'bundle'}"])
+    offline = loader.load(str(profile), overrides=[f"artifacts.dir={tmp_path / 'bundle'}"])
     found = artifacts.Store.for_profile(offline).path(artifacts.artifact_for(offline, "metallb"))
     assert found.parent == tmp_path / "bundle"
 

@@ -10,11 +10,12 @@ from textwrap import dedent
 
 import pytest
 
-from bootstrap import profile, secrets
-from bootstrap.config import Profile
+from bootstrap import secrets
 from bootstrap.errors import ProfileError
+from bootstrap.profile import loader
+from bootstrap.profile.schema import Profile
 
-SHIPPED = sorted(profile.PROFILES_DIR.glob("*.yaml"))
+SHIPPED = sorted(loader.PROFILES_DIR.glob("*.yaml"))
 MINIMAL = "cluster: {provider: local, name: c}\n"
 
 
@@ -33,7 +34,7 @@ def write(directory: Path, name: str, text: str, *, mode: int = 0o644) -> Path:
 
 
 def load(path: Path, *sets: str, **env: str) -> Profile:
-    return profile.load(str(path), overrides=sets, env=env, profiles_dir=path.parent)
+    return loader.load(str(path), overrides=sets, env=env, profiles_dir=path.parent)
 
 
 # --- the shipped profiles -------------------------------------------------------------------
@@ -46,51 +47,51 @@ def test_the_design_profiles_are_all_shipped() -> None:
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
 def test_every_shipped_profile_loads_with_an_empty_environment(path: Path) -> None:
-    loaded = profile.load(path.stem, env={})
+    loaded = loader.load(path.stem, env={})
     assert loaded.name == path.stem
     assert loaded.source == str(path.resolve())
     assert path.read_text().startswith("# "), "each profile opens with a comment saying what for"
-    json.dumps(profile.describe(loaded))
+    json.dumps(loader.describe(loaded))
 
 
 def test_shipped_profiles_pin_the_component_versions_from_their_base() -> None:
     for path in SHIPPED:
-        components = profile.load(path.stem, env={}).components
+        components = loader.load(path.stem, env={}).components
         assert components.metallb.version == "v0.15.2"
         assert components.argocd.version == "v3.2.11"
         assert components.sealed_secrets.version == "v0.36.6"
 
 
 def test_shipped_profiles_pick_their_provider_and_settings() -> None:
-    dev = profile.load("dev", env={})
+    dev = loader.load("dev", env={})
     assert (dev.cluster.provider, dev.cluster.name) == ("k3d", "clusterboot-dev")
     assert (dev.cluster.k3d.servers, dev.cluster.k3d.agents) == (1, 2)
-    local = profile.load("local", env={})
+    local = loader.load("local", env={})
     assert local.cluster.lb_range == "198.51.100.0/28"
     assert local.root_app is not None
     assert local.root_app.repo_url == "sandbox:examples/gitops-sandbox"
-    ci = profile.load("ci", env={})
+    ci = loader.load("ci", env={})
     assert (ci.cluster.provider, ci.cluster.name, ci.cluster.ephemeral) == (
         "local",
         "clusterboot-ci",
         True,
     )
     assert ci.cluster.lb_range == local.cluster.lb_range
-    prod = profile.load("prod", env={})
+    prod = loader.load("prod", env={})
     assert prod.cluster.eks is not None
     assert prod.cluster.eks.region == "eu-west-1"
     assert not prod.components.metallb.enabled
-    desktop = profile.load("docker-desktop", env={})
+    desktop = loader.load("docker-desktop", env={})
     assert desktop.cluster.attach
     assert desktop.cluster.context == "docker-desktop"
 
 
 def test_shipped_defaults_give_way_to_the_environment() -> None:
-    prodesk = profile.load("prodesk", env={"PRODESK_HOST": "10.1.2.3"})
+    prodesk = loader.load("prodesk", env={"PRODESK_HOST": "10.1.2.3"})
     assert prodesk.cluster.k3s_ssh is not None
     assert prodesk.cluster.k3s_ssh.ssh.host == "10.1.2.3"
-    assert profile.load("prodesk", env={}).cluster.k3s_ssh.ssh.host == "prodesk.lan"  # type: ignore[union-attr]
-    dev = profile.load("dev", env={"GITOPS_REPO_URL": "https://git.example/team.git"})
+    assert loader.load("prodesk", env={}).cluster.k3s_ssh.ssh.host == "prodesk.lan"  # type: ignore[union-attr]
+    dev = loader.load("dev", env={"GITOPS_REPO_URL": "https://git.example/team.git"})
     assert dev.root_app is not None
     assert dev.root_app.repo_url == "https://git.example/team.git"
 
@@ -100,8 +101,8 @@ def test_shipped_defaults_give_way_to_the_environment() -> None:
 
 def test_a_profile_is_found_by_name_in_the_profiles_dir_or_by_path(tmp_path: Path) -> None:
     path = write(tmp_path, "mine.yaml", MINIMAL)
-    by_name = profile.load("mine", env={}, profiles_dir=tmp_path)
-    by_path = profile.load(str(path), env={}, profiles_dir=Path("/nonexistent"))
+    by_name = loader.load("mine", env={}, profiles_dir=tmp_path)
+    by_path = loader.load(str(path), env={}, profiles_dir=Path("/nonexistent"))
     assert by_name == by_path
     assert by_name.source == str(path.resolve())
 
@@ -192,10 +193,10 @@ def test_extends_by_name_looks_beside_the_file_then_in_the_profiles_dir(tmp_path
     elsewhere.mkdir()
     write(shipped, "local.yaml", MINIMAL + "concurrency: 3\n")
     mine = write(elsewhere, "mine.yaml", "extends: local\n")
-    loaded = profile.load(str(mine), env={}, profiles_dir=shipped)
+    loaded = loader.load(str(mine), env={}, profiles_dir=shipped)
     assert loaded.concurrency == 3
     write(elsewhere, "local.yaml", MINIMAL + "concurrency: 4\n")
-    assert profile.load(str(mine), env={}, profiles_dir=shipped).concurrency == 4
+    assert loader.load(str(mine), env={}, profiles_dir=shipped).concurrency == 4
 
 
 def test_a_diamond_of_bases_is_not_a_cycle(tmp_path: Path) -> None:
@@ -211,7 +212,7 @@ def test_a_project_profile_can_extend_a_shipped_one_by_absolute_path(tmp_path: P
     mine = write(
         tmp_path,
         "itest.yaml",
-        f"extends: {profile.PROFILES_DIR / 'local.yaml'}\ncluster: {{local: {{api_port: 7443}}}}\n",
+        f"extends: {loader.PROFILES_DIR / 'local.yaml'}\ncluster: {{local: {{api_port: 7443}}}}\n",
     )
     loaded = load(mine)
     assert (loaded.name, loaded.cluster.provider, loaded.cluster.local.api_port) == (
@@ -293,7 +294,7 @@ def test_environment_defaults_to_the_process_environment(
 ) -> None:
     monkeypatch.setenv("CB_TEST_NAME", "from-os")
     path = write(tmp_path, "p.yaml", "cluster: {provider: local, name: '${CB_TEST_NAME}'}\n")
-    assert profile.load(str(path)).cluster.name == "from-os"
+    assert loader.load(str(path)).cluster.name == "from-os"
 
 
 # --- secrets --------------------------------------------------------------------------------
@@ -321,9 +322,9 @@ def test_a_secret_from_the_environment_resolves_and_never_prints(tmp_path: Path)
     assert creds.username.reveal() == "robot"
     assert "ghp_verysecret123" not in repr(loaded)
     assert "ghp_verysecret123" not in str(loaded)
-    shown = json.dumps(profile.describe(loaded))
+    shown = json.dumps(loader.describe(loaded))
     assert "ghp_verysecret123" not in shown
-    described = profile.describe(loaded)["root_app"]
+    described = loader.describe(loaded)["root_app"]
     assert isinstance(described, dict)
     assert described["credentials"]["password"] == {"env": "GIT_TOKEN", "value": "***"}
     assert secrets.redact("token ghp_verysecret123") == "token ***"
@@ -346,7 +347,7 @@ def test_a_secret_from_a_0600_file_beside_the_profile_resolves(tmp_path: Path) -
     assert password is not None
     assert password.reveal() == "file-secret-value"  # one line: the newline is dropped
     assert repr(password.value) == f"Secret(from file:{tmp_path / 'token.txt'})"
-    assert "file-secret-value" not in json.dumps(profile.describe(loaded))
+    assert "file-secret-value" not in json.dumps(loader.describe(loaded))
 
 
 def test_a_multi_line_secret_file_keeps_its_content(tmp_path: Path) -> None:
@@ -401,7 +402,7 @@ def test_describe_masks_a_secret_that_leaked_into_an_ordinary_field(tmp_path: Pa
         ),
     )
     loaded = load(path, GIT_USER="robot", GIT_TOKEN="ghp_leakyleaky")
-    assert "ghp_leakyleaky" not in json.dumps(profile.describe(loaded))
+    assert "ghp_leakyleaky" not in json.dumps(loader.describe(loaded))
 
 
 # --- errors that need more than one line of setup -------------------------------------------

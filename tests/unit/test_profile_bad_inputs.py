@@ -11,8 +11,9 @@ from textwrap import dedent
 
 import pytest
 
-from bootstrap import profile, secrets
+from bootstrap import secrets
 from bootstrap.errors import ProfileError
+from bootstrap.profile import loader
 
 OK = "cluster:\n  provider: local\n  name: ok\n"
 ROOT_APP = "root_app:\n  repo_url: https://example.com/r.git\n  credentials:\n"
@@ -217,7 +218,7 @@ def test_a_bad_profile_is_refused_naming_the_file_the_key_and_the_problem(
         path.chmod(case.modes.get(name, 0o644))
     ref = case.ref or next(iter(case.files))
     with pytest.raises(ProfileError) as caught:
-        profile.load(
+        loader.load(
             str(tmp_path / ref) if ref.endswith(".yaml") else ref,  # a path, or a name
             overrides=case.sets,
             env=case.env,

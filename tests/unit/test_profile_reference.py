@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from bootstrap.config import Profile
+from bootstrap.profile.schema import Profile
 
 REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "profiles.md"
 # Keys documented once for several places: the components' shared keys, a secret reference's

@@ -8,7 +8,8 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from bootstrap import app, report, retry
+from bootstrap import report, retry
+from bootstrap.commands import app
 from bootstrap.errors import StageFailed, TemporaryError
 
 

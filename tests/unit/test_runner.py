@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 import structlog
 
-from bootstrap import log, runner, secrets, wait
+from bootstrap import log, secrets, wait
 from bootstrap.errors import CommandFailed, InputError, MissingTool
+from bootstrap.processes import runner
 from bootstrap.stage import Verdict
 
 PY = sys.executable
@@ -177,7 +178,7 @@ def test_a_file_that_is_not_executable_is_an_input_error(tmp_path: Path) -> None
 def test_a_detached_daemon_outlives_the_process_that_started_it(tmp_path: Path) -> None:
     log_file = tmp_path / "logs" / "daemon.log"
     starter = (
-        "import sys; from pathlib import Path; from bootstrap.runner import LocalRunner\n"
+        "import sys; from pathlib import Path; from bootstrap.processes.runner import LocalRunner\n"
         f"print(LocalRunner().spawn_detached([sys.executable, '-c', {WAITS_FOREVER!r}], "
         f"log_file=Path({str(log_file)!r})))\n"
     )
@@ -268,4 +269,4 @@ def test_only_the_runner_imports_subprocess() -> None:
                 names = [node.module]
             if any(name.split(".")[0] == "subprocess" for name in names):
                 importers.add(str(path.relative_to(REPO)))
-    assert importers == {"bootstrap/runner.py"}
+    assert importers == {"bootstrap/processes/runner.py"}

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap import runner, sandbox
+from bootstrap.components import sandbox
 from bootstrap.errors import InputError
+from bootstrap.processes import runner
 
 
 def make_source(root: Path) -> Path:

@@ -19,8 +19,10 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.x509.oid import NameOID
 
-from bootstrap import runner, sandbox, sandbox_seal
+from bootstrap.components import sandbox
+from bootstrap.components.sandbox import seal
 from bootstrap.errors import InputError
+from bootstrap.processes import runner
 
 KUBESEAL = (
     Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
@@ -37,7 +39,7 @@ metadata:
   name: db-credentials
   namespace: data
   annotations:
-    {sandbox_seal.MARK}: "true"
+    {seal.MARK}: "true"
 stringData:
   password: {PASSWORD}
 ---
@@ -85,8 +87,8 @@ def source_tree(tmp_path: Path) -> Path:
     return source
 
 
-def sealer(tmp_path: Path, cert: bytes) -> sandbox_seal.KubesealSealer:
-    return sandbox_seal.KubesealSealer(
+def sealer(tmp_path: Path, cert: bytes) -> seal.KubesealSealer:
+    return seal.KubesealSealer(
         runner.LocalRunner(), str(KUBESEAL), cert, tmp_path / "state" / "seals.json"
     )
 
@@ -106,7 +108,7 @@ def test_a_marked_secret_is_published_sealed_to_the_cluster_key_in_strict_scope(
     )
     text = published(tmp_path, "apps/db/secret.yaml")
     assert PASSWORD not in text
-    assert sandbox_seal.MARK not in text
+    assert seal.MARK not in text
     sealed, config = yaml.safe_load_all(text)
     assert (sealed["kind"], sealed["metadata"]["name"], sealed["metadata"]["namespace"]) == (
         "SealedSecret",
@@ -169,4 +171,4 @@ def test_only_secrets_carrying_the_mark_are_to_be_sealed() -> None:
         "c.txt": SECRET.encode(),
         "d.yaml": SECRET.replace("kind: Secret", "kind: ConfigMap").encode(),
     }
-    assert sandbox_seal.files_to_seal(files) == ["a.yaml"]
+    assert seal.files_to_seal(files) == ["a.yaml"]

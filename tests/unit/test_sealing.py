@@ -11,10 +11,10 @@ from typing import Any
 import pyrage
 import pytest
 
-from bootstrap import sealing
-from bootstrap.config import Profile
+from bootstrap.components.sealed_secrets import sealing
 from bootstrap.errors import ClusterbootError, InputError
-from bootstrap.kube import ObjectRef
+from bootstrap.kube.client import ObjectRef
+from bootstrap.profile.schema import Profile
 
 KEY = {
     "apiVersion": "v1",

@@ -1,5 +1,6 @@
-"""One seam per outside world: only bootstrap.kube imports the Kubernetes client, only
-bootstrap.runner starts processes. Checked on the source, so a new module cannot slip past.
+"""One seam per outside world: only bootstrap.kube.client imports the Kubernetes client, only
+bootstrap.processes.runner starts processes. Checked on the source, so a new module cannot slip
+past.
 """
 
 from __future__ import annotations
@@ -51,14 +52,14 @@ def rel(path: Path) -> str:
 
 @pytest.mark.parametrize("path", modules(), ids=rel)
 def test_only_the_kube_module_imports_the_kubernetes_client(path: Path) -> None:
-    if rel(path) == "bootstrap/kube.py":
+    if rel(path) == "bootstrap/kube/client.py":
         return
     assert "kubernetes" not in imported(path)
 
 
 @pytest.mark.parametrize("path", modules(), ids=rel)
 def test_only_the_runner_starts_processes(path: Path) -> None:
-    if rel(path) == "bootstrap/runner.py":
+    if rel(path) == "bootstrap/processes/runner.py":
         assert "shell=" not in process_calls(path)
         return
     assert not ({"subprocess", "sh", "pexpect"} & imported(path))

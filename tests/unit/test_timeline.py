@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap import timeline
+from bootstrap.commands import timeline
 from bootstrap.errors import InputError
 
 

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from bootstrap import runner, tools
-from bootstrap.config import Profile
+from bootstrap.commands import preflight
 from bootstrap.errors import MissingTool
+from bootstrap.processes import runner, tools
+from bootstrap.profile.schema import Profile
 
 PROVIDER_SECTIONS: dict[str, dict[str, Any]] = {
     "k3s-ssh": {"k3s_ssh": {"ssh": {"host": "192.0.2.10"}}},
@@ -64,14 +65,14 @@ def bin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_each_provider_requires_its_own_tools_and_no_others(
     provider: str, needed: list[str]
 ) -> None:
-    needs = tools.tools_for(profile(provider))
+    needs = preflight.tools_for(profile(provider))
     assert [n.name for n in needs if not n.optional] == needed
     assert all(n.needed_for for n in needs)
     assert "helm" not in [n.name for n in needs]
 
 
 def test_the_local_profile_lists_go_only_as_optional_for_building_binaries() -> None:
-    needs = tools.tools_for(profile("local"))
+    needs = preflight.tools_for(profile("local"))
     assert [(n.name, n.optional) for n in needs] == [("go", True)]
 
 
@@ -88,16 +89,16 @@ def test_helm_is_needed_exactly_when_a_component_comes_from_a_chart(
     sealed_secrets: dict[str, Any], needs_helm: bool
 ) -> None:
     chosen = profile("local", components={"sealed_secrets": {"enabled": True, **sealed_secrets}})
-    helm = [n for n in tools.tools_for(chosen) if n.name == "helm"]
+    helm = [n for n in preflight.tools_for(chosen) if n.name == "helm"]
     assert bool(helm) == needs_helm
     assert all(n.needed_for == "Helm charts: sealed_secrets" for n in helm)
 
 
 def test_argo_cd_as_local_processes_also_needs_redis_and_git() -> None:
-    needs = tools.tools_for(profile("local", components={"argocd": {"mode": "processes"}}))
+    needs = preflight.tools_for(profile("local", components={"argocd": {"mode": "processes"}}))
     assert [n.name for n in needs if not n.optional] == ["redis-server", "git"]
     disabled = profile("local", components={"argocd": {"mode": "processes", "enabled": False}})
-    assert [n.name for n in tools.tools_for(disabled) if not n.optional] == []
+    assert [n.name for n in preflight.tools_for(disabled) if not n.optional] == []
 
 
 def test_every_tool_in_the_table_has_a_version_probe_and_an_install_hint() -> None:
@@ -113,7 +114,7 @@ def test_every_tool_in_the_table_has_a_version_probe_and_an_install_hint() -> No
 def test_check_reports_found_tools_with_their_versions(bin_dir: Path) -> None:
     fake_tool(bin_dir, "kind", 'echo "kind v0.32.0 go1.26.0 linux/amd64"')
     fake_tool(bin_dir, "docker", 'echo "Docker version 28.1.1, build 4eba377"')
-    statuses = tools.check(runner.LocalRunner(), tools.tools_for(profile("kind")))
+    statuses = tools.check(runner.LocalRunner(), preflight.tools_for(profile("kind")))
     assert [(s.name, s.version, s.ok) for s in statuses] == [
         ("kind", "v0.32.0", True),
         ("docker", "28.1.1", True),
@@ -123,14 +124,15 @@ def test_check_reports_found_tools_with_their_versions(bin_dir: Path) -> None:
 
 def test_a_version_printed_on_stderr_is_read_too(bin_dir: Path) -> None:
     fake_tool(bin_dir, "ssh", 'echo "OpenSSH_9.2p1 Debian-2+deb12u10, OpenSSL 3.0.19" >&2')
-    [status] = tools.check(runner.LocalRunner(), tools.tools_for(profile("k3s-ssh")))
+    [status] = tools.check(runner.LocalRunner(), preflight.tools_for(profile("k3s-ssh")))
     assert status.version == "9.2p1"
 
 
 def test_a_failing_or_hanging_version_probe_still_counts_as_found(bin_dir: Path) -> None:
     fake_tool(bin_dir, "k3d", "echo 'unknown flag' >&2; exit 1")
     fake_tool(bin_dir, "docker", "exec sleep 30")
-    statuses = tools.check(runner.LocalRunner(), tools.tools_for(profile("k3d")), probe_timeout=0.3)
+    needs = preflight.tools_for(profile("k3d"))
+    statuses = tools.check(runner.LocalRunner(), needs, probe_timeout=0.3)
     assert [(s.name, s.version, s.ok) for s in statuses] == [
         ("k3d", "unknown", True),
         ("docker", "unknown", True),
@@ -139,7 +141,7 @@ def test_a_failing_or_hanging_version_probe_still_counts_as_found(bin_dir: Path)
 
 def test_missing_tools_are_reported_with_how_to_install_them(bin_dir: Path) -> None:
     fake_tool(bin_dir, "eksctl", 'echo "0.210.0"')
-    statuses = tools.check(runner.LocalRunner(), tools.tools_for(profile("eks")))
+    statuses = tools.check(runner.LocalRunner(), preflight.tools_for(profile("eks")))
     eksctl, aws = statuses
     assert (eksctl.version, eksctl.ok) == ("0.210.0", True)
     assert (aws.found_path, aws.version, aws.ok) == (None, None, False)
@@ -149,7 +151,7 @@ def test_missing_tools_are_reported_with_how_to_install_them(bin_dir: Path) -> N
 def test_require_names_the_first_missing_tool_and_how_to_install_it(bin_dir: Path) -> None:
     fake_tool(bin_dir, "k3d", 'echo "k3d version v5.9.0"')
     with pytest.raises(MissingTool) as caught:
-        tools.require(runner.LocalRunner(), tools.tools_for(profile("k3d")))
+        tools.require(runner.LocalRunner(), preflight.tools_for(profile("k3d")))
     assert caught.value.tool == "docker"
     assert "needed for the k3d cluster" in str(caught.value)
     assert "docker.io" in caught.value.hint
@@ -158,16 +160,16 @@ def test_require_names_the_first_missing_tool_and_how_to_install_it(bin_dir: Pat
 def test_require_passes_when_every_required_tool_is_there_and_ignores_optional_ones(
     bin_dir: Path,
 ) -> None:
-    tools.require(runner.LocalRunner(), tools.tools_for(profile("local")))  # go is optional
+    tools.require(runner.LocalRunner(), preflight.tools_for(profile("local")))  # go is optional
     fake_tool(bin_dir, "ssh", "true")
-    tools.require(runner.LocalRunner(), tools.tools_for(profile("k3s-ssh")))
+    tools.require(runner.LocalRunner(), preflight.tools_for(profile("k3s-ssh")))
 
 
 def test_the_doctor_table_aligns_columns_and_shows_install_hints_for_missing_tools(
     bin_dir: Path,
 ) -> None:
     fake_tool(bin_dir, "kind", 'echo "kind v0.32.0 go1.26.0 linux/amd64"')
-    statuses = tools.check(runner.LocalRunner(), tools.tools_for(profile("kind")))
+    statuses = tools.check(runner.LocalRunner(), preflight.tools_for(profile("kind")))
     lines = tools.render_table(statuses).splitlines()
     assert lines[0].split()[:4] == ["TOOL", "VERSION", "NEEDED", "FOR"]
     assert lines[1].split()[:3] == ["✓", "kind", "v0.32.0"]
@@ -181,6 +183,6 @@ def test_the_doctor_table_aligns_columns_and_shows_install_hints_for_missing_too
 
 def test_sealed_secrets_as_a_local_process_needs_unshare_for_its_mount_namespace() -> None:
     on = profile("local", components={"sealed_secrets": {"mode": "processes"}})
-    assert [n.name for n in tools.tools_for(on) if not n.optional] == ["unshare"]
+    assert [n.name for n in preflight.tools_for(on) if not n.optional] == ["unshare"]
     off = profile("local", components={"sealed_secrets": {"mode": "processes", "enabled": False}})
-    assert [n.name for n in tools.tools_for(off) if not n.optional] == []
+    assert [n.name for n in preflight.tools_for(off) if not n.optional] == []

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from bootstrap import wait, watch
+from bootstrap import wait
 from bootstrap.errors import GateFailed, GateTimeout, TemporaryError
-from bootstrap.kube import Cancel, Expired, ObjectRef
+from bootstrap.kube import watch
+from bootstrap.kube.client import Cancel, Expired, ObjectRef
 
 WIDGET = "example.com/v1"
 Event = tuple[str, dict[str, Any]]

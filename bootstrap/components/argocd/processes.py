@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from bootstrap.controlplane import pki
+from bootstrap import secrets
 from bootstrap.controlplane.layout import Layout
 from bootstrap.errors import InputError
 
@@ -73,7 +73,7 @@ def write_kubeconfig(layout: Layout, *, namespace: str) -> Path:
     for context in doc.get("contexts", []):
         context["context"]["namespace"] = namespace
     path = home / "kubeconfig"
-    pki.write_private(path, yaml.safe_dump(doc, sort_keys=False).encode())
+    secrets.write_private(path, yaml.safe_dump(doc, sort_keys=False).encode())
     for sub in ("tls", "ssh", "gnupg"):
         (home / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
     return path

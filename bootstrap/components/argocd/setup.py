@@ -11,9 +11,10 @@ from typing import Any
 
 import yaml
 
-from bootstrap import health_rules, install
+from bootstrap.artifacts import install
 from bootstrap.errors import ClusterbootError
-from bootstrap.kube import Kube, ObjectRef
+from bootstrap.health import workloads
+from bootstrap.kube.client import Kube, ObjectRef
 
 UPSTREAM_NAMESPACE = "argocd"  # the ClusterRoleBindings' subjects name it
 CONFIG = "argocd-cm"
@@ -201,7 +202,7 @@ def redis_race_victims(pods: Iterable[Doc], secret: Mapping[str, Any] | None) ->
     Secret, so it is never picked twice."""
     if secret is None:
         return []
-    created = health_rules.epoch(secret["metadata"]["creationTimestamp"])
+    created = workloads.epoch(secret["metadata"]["creationTimestamp"])
     victims = []
     for pod in pods:
         meta = pod.get("metadata") or {}
@@ -209,9 +210,9 @@ def redis_race_victims(pods: Iterable[Doc], secret: Mapping[str, Any] | None) ->
             "argocd-"
         ):
             continue
-        if health_rules.ready(pod) or meta.get("deletionTimestamp"):
+        if workloads.ready(pod) or meta.get("deletionTimestamp"):
             continue
-        if health_rules.epoch(meta["creationTimestamp"]) <= created:
+        if workloads.epoch(meta["creationTimestamp"]) <= created:
             victims.append(str(meta["name"]))
     return victims
 

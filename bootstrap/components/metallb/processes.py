@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from bootstrap import secrets
 from bootstrap.controlplane import accounts, pki
 from bootstrap.controlplane.layout import Layout
 from bootstrap.errors import InputError
@@ -94,7 +95,7 @@ def write_serving_cert(layout: Layout) -> Path:
     """The cluster's serving certificate and key where the controller reads them (0600)."""
     source = pki.Pki(layout.pki_dir)
     directory = cert_dir(layout)
-    pki.write_private(directory / "tls.key", source.admin_key.read_bytes())
+    secrets.write_private(directory / "tls.key", source.admin_key.read_bytes())
     shutil.copyfile(source.admin_cert, directory / "tls.crt")
     return directory
 

@@ -3,7 +3,7 @@
 read it through ``file://``". No git server, no network.
 
 Child Applications in DIR may say ``repoURL: REPO_URL``; publishing fills in the real URL.
-Secrets marked for sealing are published as SealedSecrets (bootstrap/sandbox_seal.py).
+Secrets marked for sealing are published as SealedSecrets (bootstrap/components/sandbox/seal.py).
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import hashlib
 import shutil
 from pathlib import Path
 
-from bootstrap import sandbox_seal
+from bootstrap.components.sandbox import seal
 from bootstrap.errors import InputError
-from bootstrap.runner import Runner
+from bootstrap.processes.runner import Runner
 
 SCHEME = "sandbox:"
 PLACEHOLDER = "REPO_URL"
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 _AUTHOR = ["-c", "user.name=clusterboot", "-c", "user.email=clusterboot@localhost"]
 
 
@@ -74,17 +74,17 @@ def publish(
     repo_url: str,
     state_dir: Path,
     runner: Runner,
-    sealer: sandbox_seal.KubesealSealer | None = None,
+    sealer: seal.KubesealSealer | None = None,
 ) -> str:
     """Make the local repository hold exactly the source tree in one new commit, its marked
     Secrets sealed by ``sealer``; the URL."""
     target = repo_dir(state_dir)
     url = effective_url(repo_url, state_dir)
     plain = rendered(source_dir(repo_url), url)
-    marked = sandbox_seal.files_to_seal(plain)
+    marked = seal.files_to_seal(plain)
     if marked and sealer is None:
         raise InputError(f"{', '.join(marked)} hold Secrets to seal, and no sealing key is at hand")
-    files = sandbox_seal.seal_files(plain, sealer) if sealer is not None else plain
+    files = seal.seal_files(plain, sealer) if sealer is not None else plain
     if not (target / ".git").is_dir():
         target.mkdir(parents=True, exist_ok=True)
         runner.run(["git", "init", "-q", "-b", "main", str(target)])

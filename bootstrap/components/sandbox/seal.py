@@ -26,11 +26,11 @@ from typing import Any
 
 import yaml
 
-from bootstrap import sealing
-from bootstrap.controlplane import pki
+from bootstrap import secrets
+from bootstrap.components.sealed_secrets import sealing
 from bootstrap.errors import InputError
-from bootstrap.kube import Kube
-from bootstrap.runner import Runner
+from bootstrap.kube.client import Kube
+from bootstrap.processes.runner import Runner
 
 MARK = "sandbox.clusterboot.io/seal"
 Doc = dict[str, Any]
@@ -111,7 +111,7 @@ class KubesealSealer:
         ).hexdigest()
         if key not in self.known:
             self.known[key] = self._seal(plain)
-            pki.write_private(self.memory, json.dumps(self.known, indent=1).encode())
+            secrets.write_private(self.memory, json.dumps(self.known, indent=1).encode())
         return self.known[key]
 
     def _seal(self, plain: Doc) -> Doc:

@@ -21,7 +21,9 @@ from typing import Any
 
 import yaml
 
-from bootstrap.controlplane import accounts, mounts, pki
+from bootstrap import secrets
+from bootstrap.components.sealed_secrets import mounts
+from bootstrap.controlplane import accounts, pki
 from bootstrap.controlplane.layout import Layout
 from bootstrap.errors import InputError
 
@@ -67,8 +69,8 @@ def write_account(layout: Layout, *, token: str, namespace: str) -> Path:
     """The service-account directory the controller sees (token and namespace 0600)."""
     directory = account_dir(layout)
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    pki.write_private(directory / "token", token.encode())
-    pki.write_private(directory / "namespace", namespace.encode())
+    secrets.write_private(directory / "token", token.encode())
+    secrets.write_private(directory / "namespace", namespace.encode())
     shutil.copyfile(pki.Pki(layout.pki_dir).ca_cert, directory / "ca.crt")
     return directory
 

@@ -82,9 +82,9 @@ def free_port() -> int:
 
 def plane(tool: str, name: str, entry: Entry) -> LocalControlPlane:
     _quiet()
-    from bootstrap import runner
-    from bootstrap.config import LocalCluster
     from bootstrap.controlplane.cluster import LocalControlPlane
+    from bootstrap.processes import runner
+    from bootstrap.profile.schema import LocalCluster
 
     cfg = LocalCluster(api_port=entry["port"], nodes=len(entry["nodes"]))
     return LocalControlPlane(

@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,10 +26,11 @@ import structlog
 import yaml
 from cryptography import x509
 
-from bootstrap.config import Profile
+from bootstrap import secrets
 from bootstrap.errors import ClusterbootError, InputError
-from bootstrap.health_rules import epoch
-from bootstrap.kube import Kube
+from bootstrap.health.workloads import epoch
+from bootstrap.kube.client import Kube
+from bootstrap.profile.schema import Profile
 
 KEY_LABEL = "sealedsecrets.bitnami.com/sealed-secrets-key"
 LEGACY_KEY = "sealed-secrets-key"  # the single key Secret of controllers before v0.9
@@ -224,19 +224,6 @@ def read_backup(profile: Profile) -> list[Doc]:
     return [strip(k, cfg.namespace) for k in keys]
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` with mode 0600, atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(name, path)
-    finally:
-        Path(name).unlink(missing_ok=True)
-
-
 # -- backups and their freshness ------------------------------------------------------------
 def backup(kube: Kube, profile: Profile, out: Path, *, state_dir: Path) -> list[str]:
     """Export every key Secret, encrypted with age, to ``out`` (0600); remember which keys the
@@ -249,12 +236,12 @@ def backup(kube: Kube, profile: Profile, out: Path, *, state_dir: Path) -> list[
             f"no Sealed Secrets key Secrets in namespace {namespace}",
             hint="the controller creates its key at its first start: is it running there?",
         )
-    write_private(out, encrypt(keys, to))
+    secrets.write_private(out, encrypt(keys, to))
     at, fingerprints = datetime.now(UTC).isoformat(), sorted(fingerprint(k) for k in keys)
     record = {"file": str(out.resolve()), "at": at, "keys": fingerprints}
     path = state_dir / RECORDS
     records = [*_records(path), record]
-    write_private(path, (json.dumps(records, indent=2) + "\n").encode())
+    secrets.write_private(path, (json.dumps(records, indent=2) + "\n").encode())
     _record_in_cluster(kube, namespace, fingerprints, at)
     return [k["metadata"]["name"] for k in keys]
 

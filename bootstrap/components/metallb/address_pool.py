@@ -9,10 +9,10 @@ import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from bootstrap import retry
-from bootstrap.config import Profile, parse_address_range
+from bootstrap import kube, retry
 from bootstrap.errors import TemporaryError
-from bootstrap.kube import Kube
+from bootstrap.kube.client import Kube
+from bootstrap.profile.schema import Profile, parse_address_range
 from bootstrap.stage import ClusterInfo, Context, Verdict
 
 NAMESPACE = "metallb-system"
@@ -76,7 +76,8 @@ def pool_change(pool: str, have_pool: list[str] | None, have_l2: list[str] | Non
 
 def apply_pool(ctx: Context, pool: str) -> None:
     deadline = min(WEBHOOK_RACE_SECONDS, float(ctx.profile.timeouts.stage_seconds))
-    result = ctx.kube.apply_manifests(
+    result = kube.apply_manifests(
+        ctx.kube,
         pool_docs(pool),
         namespace=NAMESPACE,
         clock=ctx.clock,

@@ -1,7 +1,8 @@
 """Argo CD Applications read as facts: a child's wave, a root's children, and whether one has
 converged, is still on its way, needs a nudge (hard refresh, explicit sync) or is stuck.
 
-Pure: dicts in, verdicts out (contracts §1.3–1.5). The walker in ``bootstrap.waves`` does the I/O.
+Pure: dicts in, verdicts out (contracts §1.3–1.5). The walk in
+``bootstrap.waves.walk`` does the I/O.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from bootstrap.health_rules import epoch_of
+from bootstrap.health.workloads import epoch_of
 
 API_VERSION = "argoproj.io/v1alpha1"
 GROUP = "argoproj.io"

@@ -16,16 +16,14 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from bootstrap import profile_merge as merging
-from bootstrap import profile_schema as schema
-from bootstrap import profile_secrets as secret_refs
-from bootstrap.config import Profile, SecretRef
 from bootstrap.errors import ProfileError
-from bootstrap.profile_merge import Layer
-from bootstrap.profile_schema import KeyPath
+from bootstrap.profile import layers, paths, refs
+from bootstrap.profile.layers import Layer
+from bootstrap.profile.paths import KeyPath
+from bootstrap.profile.schema import Profile, SecretRef
 from bootstrap.secrets import MASK, redact
 
-PROFILES_DIR = Path(__file__).resolve().parents[1] / "profiles"
+PROFILES_DIR = Path(__file__).resolve().parents[2] / "profiles"
 SET = "--set"
 
 _VAR = re.compile(r"\$\$\{|\$\{(?P<name>[A-Za-z_]\w*)(?::-(?P<default>[^}]*))?\}|\$\{")
@@ -46,13 +44,13 @@ def load(
     def prepare(data: dict[str, Any], file: Path) -> dict[str, Any]:
         return dict(_prepare(data, (), file=str(file), base_dir=file.parent, env=env))
 
-    *bases, own = merging.layers(path, prepare=prepare, profiles_dir=profiles_dir)
+    *bases, own = layers.layers(path, prepare=prepare, profiles_dir=profiles_dir)
     # `name` belongs to the file loaded, never inherited: two profiles must not share a state dir.
     bases = [Layer(b.origin, {k: v for k, v in b.data.items() if k != "name"}) for b in bases]
     stack = [*bases, own, _overrides(overrides, env)]
     data: dict[str, Any] = {"name": path.stem}
     for layer in stack:
-        data = merging.merge(data, layer.data)
+        data = layers.merge(data, layer.data)
     if "source" in data:
         raise ProfileError(
             "is set by the loader, not by a profile",
@@ -65,7 +63,7 @@ def load(
         profile = Profile.model_validate(data)
     except ValidationError as err:
         raise _invalid(err, stack, path) from None
-    resolved: Profile = secret_refs.resolve(
+    resolved: Profile = refs.resolve(
         profile, (), where=lambda k: _owner(stack, k, path), env=env
     )
     return resolved
@@ -79,7 +77,7 @@ def describe(profile: Profile) -> dict[str, object]:
 
 
 def _locate(ref: str, profiles_dir: Path) -> Path:
-    named = ref and "/" not in ref and os.sep not in ref and not ref.endswith(merging.SUFFIXES)
+    named = ref and "/" not in ref and os.sep not in ref and not ref.endswith(layers.SUFFIXES)
     path = profiles_dir / f"{ref}.yaml" if named else Path(ref).expanduser()
     if not ref or not path.exists():
         found = ", ".join(sorted(p.stem for p in profiles_dir.glob("*.yaml"))) or "none"
@@ -89,13 +87,13 @@ def _locate(ref: str, profiles_dir: Path) -> Path:
 
 
 def _owner(stack: Sequence[Layer], key: KeyPath, default: Path) -> str:
-    return merging.owner(stack, key, str(default))
+    return layers.owner(stack, key, str(default))
 
 
 def _missing_in(stack: Sequence[Layer], key: KeyPath, default: Path) -> str:
     """A required key absent everywhere: the profile loaded, or --set if only it made the parent."""
     files = [layer for layer in stack if layer.origin != SET]
-    made_by_set = not any(merging.has(layer.data, key[:-1]) for layer in files)
+    made_by_set = not any(layers.has(layer.data, key[:-1]) for layer in files)
     return SET if made_by_set else str(default)
 
 
@@ -103,8 +101,8 @@ def _prepare(
     value: object, key: KeyPath, *, file: str, base_dir: Path, env: Mapping[str, str]
 ) -> Any:
     """Interpolate ``${VAR}`` in strings and turn secret fields into `{env}`/`{file}` refs."""
-    if schema.is_secret(key):
-        return secret_refs.as_ref(
+    if paths.is_secret(key):
+        return refs.as_ref(
             value,
             key,
             file=file,
@@ -135,7 +133,7 @@ def _interpolate(text: str, key: KeyPath, *, file: str, env: Mapping[str, str]) 
             raise ProfileError(
                 f"malformed variable reference in {text[:60]!r}",
                 file=file,
-                key=schema.dotted(key),
+                key=paths.dotted(key),
                 hint="write ${NAME} or ${NAME:-default}; $${ for a literal ${",
             )
         value = env.get(name)
@@ -145,7 +143,7 @@ def _interpolate(text: str, key: KeyPath, *, file: str, env: Mapping[str, str]) 
             raise ProfileError(
                 f"environment variable {name} is not set",
                 file=file,
-                key=schema.dotted(key),
+                key=paths.dotted(key),
                 hint=f"export {name}=..., or write ${{{name}:-default}}",
             )
         return value
@@ -172,18 +170,18 @@ def _overrides(items: Sequence[str], env: Mapping[str, str]) -> Layer:
             value = raw
         value = _prepare(value, tuple(path), file=SET, base_dir=Path(), env=env)
         try:
-            data = merging.put(data, path, value)
+            data = layers.put(data, path, value)
         except ValueError as err:
             raise ProfileError(str(err), file=SET, key=".".join(path)) from None
     return Layer(SET, data)
 
 
 def _check_settable(path: Sequence[str]) -> None:
-    node: schema.Node | None = Profile
+    node: paths.Node | None = Profile
     for i, key in enumerate(path):
         assert node is not None
         parent = ".".join(path[:i]) or "the top level"
-        below = schema.child(node, key)
+        below = paths.child(node, key)
         if below is None and node == "leaf":
             raise ProfileError(
                 f"{parent} is a single value; nothing can be set below it",
@@ -195,33 +193,33 @@ def _check_settable(path: Sequence[str]) -> None:
                 f"unknown key {key!r}",
                 file=SET,
                 key=".".join(path),
-                hint=f"keys under {parent}: {', '.join(schema.keys_of(node))}",
+                hint=f"keys under {parent}: {', '.join(paths.keys_of(node))}",
             )
         node = below
 
 
-def _drop_nulls(value: object, node: schema.Node | None) -> Any:
+def _drop_nulls(value: object, node: paths.Node | None) -> Any:
     """Remove keys set to null (a child deleting a base's key); free-form mappings keep them."""
     if not isinstance(value, dict) or not isinstance(node, type):
         return value
-    return {k: _drop_nulls(v, schema.child(node, k)) for k, v in value.items() if v is not None}
+    return {k: _drop_nulls(v, paths.child(node, k)) for k, v in value.items() if v is not None}
 
 
 def _invalid(error: ValidationError, stack: Sequence[Layer], path: Path) -> ProfileError:
-    found = schema.problems(error)
+    found = paths.problems(error)
     files = [
         _missing_in(stack, p.path, path) if p.kind == "missing" else _owner(stack, p.path, path)
         for p in found
     ]
-    lines = [f"{f}: {schema.dotted(p.path)}: {p.text}" for f, p in zip(files, found, strict=True)]
+    lines = [f"{f}: {paths.dotted(p.path)}: {p.text}" for f, p in zip(files, found, strict=True)]
     secretish = any(
-        p.path and schema.SECRET_LOOKING.search(str(p.path[-1]))
+        p.path and paths.SECRET_LOOKING.search(str(p.path[-1]))
         for p in found
         if p.kind == "extra_forbidden"
     )
-    hint = "secrets go under root_app.credentials: " + secret_refs.INLINE_HINT if secretish else ""
+    hint = "secrets go under root_app.credentials: " + refs.INLINE_HINT if secretish else ""
     message = "\n".join([found[0].text, *lines[1:]])
-    return ProfileError(message, file=files[0], key=schema.dotted(found[0].path), hint=hint)
+    return ProfileError(message, file=files[0], key=paths.dotted(found[0].path), hint=hint)
 
 
 def _plain(value: object) -> object:
