@@ -16,28 +16,24 @@ from stages.sandbox_repo import SandboxRepo
 from stages.sealed_secrets import SealedSecrets
 from stages.sync_waves import SyncWaves
 
-ORDER: tuple[str, ...] = (
-    "cluster_local",
-    "cluster_kind",
-    "cluster_k3d",
-    "cluster_k3s_ssh",
-    "cluster_k3s_oci",
-    "cluster_eks",
-    "cluster_docker_desktop",
-    "metallb",
-    "sealed_secrets",
-    "argocd",
-    "sandbox_repo",
-    "root_app",
-    "sync_waves",
-)
-
+# The one list of stages: their order here breaks ties in the DAG. A stage that is not built is
+# not named (the profile check says which providers exist).
 CLUSTER_STAGES: dict[str, type[Stage]] = {
     "local": ClusterLocal,
-    "k3d": ClusterK3d,
     "kind": ClusterKind,
+    "k3d": ClusterK3d,
     "docker-desktop": ClusterDockerDesktop,
 }
+PLATFORM_STAGES: tuple[type[Stage], ...] = (
+    MetalLB,
+    SealedSecrets,
+    ArgoCD,
+    SandboxRepo,
+    RootApp,
+    SyncWaves,
+)
+STAGES: tuple[type[Stage], ...] = (*CLUSTER_STAGES.values(), *PLATFORM_STAGES)
+ORDER: tuple[str, ...] = tuple(stage.name for stage in STAGES)
 
 
 def for_profile(profile: Profile) -> list[Stage]:
@@ -49,12 +45,4 @@ def for_profile(profile: Profile) -> list[Stage]:
             f"cluster provider {provider!r} is not supported by this version of clusterboot",
             hint=f"supported providers: {', '.join(sorted(CLUSTER_STAGES))}",
         )
-    return [
-        cluster_stage(),
-        MetalLB(),
-        SealedSecrets(),
-        ArgoCD(),
-        SandboxRepo(),
-        RootApp(),
-        SyncWaves(),
-    ]
+    return [cluster_stage(), *(stage() for stage in PLATFORM_STAGES)]
