@@ -1,13 +1,17 @@
 """clusterboot's command line: `invoke --list` shows these tasks; each one's docstring is its help.
 
-Tasks stay thin: the work is in bootstrap.commands.app.
+Tasks stay thin: the work is in bootstrap.commands.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from invoke import Context, Exit, task
 
@@ -15,20 +19,13 @@ import bootstrap.commands.ci
 import bootstrap.commands.dr
 from bootstrap.commands import app, timeline
 
-PROFILE_HELP = "a profile name (profiles/NAME.yaml) or a path to a profile file"
-SET_HELP = "override a profile value, e.g. --set cluster.local.api_port=7443 (repeatable)"
 COMMON_HELP = {
-    "profile": PROFILE_HELP,
-    "set": SET_HELP,
+    "profile": "a profile name (profiles/NAME.yaml) or a path to a profile file",
+    "set": "override a profile value, e.g. --set cluster.local.api_port=7443 (repeatable)",
     "unisolated": "local profile only: run the control plane without a network namespace",
     "log_format": "auto (console on a terminal, JSON lines otherwise), console or json",
 }
-
-
-def _inv(profile: str, set: list[str], unisolated: bool, log_format: str) -> app.Invocation:
-    return app.Invocation(
-        profile=profile, sets=tuple(set), unisolated=unisolated, log_format=log_format
-    )
+Body = Callable[..., int]
 
 
 def _exit(code: int) -> None:
@@ -36,172 +33,143 @@ def _exit(code: int) -> None:
         raise Exit(code=code)
 
 
-@task(
-    iterable=["set"],
-    help={
-        **COMMON_HELP,
-        "only": "run only these stages (comma-separated); the cluster stage always runs",
-        "from_": "run this stage and every stage after it",
-        "report": "where to write the JSON report (default: the profile's state directory)",
-        "junit": "also write a JUnit XML report here",
-    },
+def profile_task(
+    *, profile: str = "local", unisolated: bool = True, **help: str
+) -> Callable[[Body], Any]:
+    """A task that takes the flags every profile task shares (--profile, repeatable --set,
+    --unisolated, --log-format). Its body is called as ``body(c, inv, **own_flags)`` with them
+    gathered into one ``app.Invocation``, and returns the exit code."""
+    common = [
+        inspect.Parameter("profile", inspect.Parameter.KEYWORD_ONLY, default=profile),
+        inspect.Parameter("set", inspect.Parameter.KEYWORD_ONLY, default=None),
+        *(
+            [inspect.Parameter("unisolated", inspect.Parameter.KEYWORD_ONLY, default=False)]
+            if unisolated
+            else []
+        ),
+        inspect.Parameter("log_format", inspect.Parameter.KEYWORD_ONLY, default="auto"),
+    ]
+    names = {p.name for p in common}
+
+    def wrap(body: Body) -> Any:
+        context, _inv, *own = inspect.signature(body).parameters.values()
+        required = [p for p in own if p.default is inspect.Parameter.empty]
+        optional = [p for p in own if p.default is not inspect.Parameter.empty]
+
+        @functools.wraps(body)
+        def run(c: Context, **flags: Any) -> None:
+            inv = app.Invocation(
+                profile=flags.pop("profile"),
+                sets=tuple(flags.pop("set") or ()),
+                unisolated=bool(flags.pop("unisolated", False)),
+                log_format=flags.pop("log_format"),
+            )
+            _exit(body(c, inv, **flags))
+
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        params = [context, *(p.replace(kind=keyword) for p in required), *common]
+        params += [p.replace(kind=keyword) for p in optional]
+        run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        shared = {k: v for k, v in COMMON_HELP.items() if k in names}
+        return task(iterable=["set"], help={**shared, **help})(run)
+
+    return wrap
+
+
+def _path(value: str) -> Path | None:
+    return Path(value) if value else None
+
+
+@profile_task(
+    only="run only these stages (comma-separated); the cluster stage always runs",
+    from_="run this stage and every stage after it",
+    report="where to write the JSON report (default: the profile's state directory)",
+    junit="also write a JUnit XML report here",
 )
 def up(
     c: Context,
-    profile: str = "local",
-    set: list[str] | None = None,
+    inv: app.Invocation,
     only: str = "",
     from_: str = "",
     report: str = "",
     junit: str = "",
-    unisolated: bool = False,
-    log_format: str = "auto",
-) -> None:
+) -> int:
     """Bring the profile's cluster from nothing to synced; exit 0 only when every gate passed."""
-    _exit(
-        app.up(
-            _inv(profile, set or [], unisolated, log_format),
-            only=[s.strip() for s in only.split(",") if s.strip()],
-            start_from=from_ or None,
-            report_path=Path(report) if report else None,
-            junit_path=Path(junit) if junit else None,
-        )
+    return app.up(
+        inv,
+        only=[s.strip() for s in only.split(",") if s.strip()],
+        start_from=from_ or None,
+        report_path=_path(report),
+        junit_path=_path(junit),
     )
 
 
-@task(iterable=["set"], help=COMMON_HELP)
-def plan(
-    c: Context,
-    profile: str = "local",
-    set: list[str] | None = None,
-    unisolated: bool = False,
-    log_format: str = "auto",
-) -> None:
+@profile_task()
+def plan(c: Context, inv: app.Invocation) -> int:
     """Print every stage in order: up to date, would change (what), or cannot know yet."""
-    _exit(app.plan(_inv(profile, set or [], unisolated, log_format)))
+    return app.plan(inv)
 
 
-@task(iterable=["set"], help=COMMON_HELP)
-def status(
-    c: Context,
-    profile: str = "local",
-    set: list[str] | None = None,
-    unisolated: bool = False,
-    log_format: str = "auto",
-) -> None:
+@profile_task()
+def status(c: Context, inv: app.Invocation) -> int:
     """Observed state of every stage, from the cluster itself (JSON); exit 1 if any differs."""
-    _exit(app.status(_inv(profile, set or [], unisolated, log_format)))
+    return app.status(inv)
 
 
-@task(iterable=["set"], help=COMMON_HELP)
-def down(
-    c: Context,
-    profile: str = "local",
-    set: list[str] | None = None,
-    unisolated: bool = False,
-    log_format: str = "auto",
-) -> None:
+@profile_task()
+def down(c: Context, inv: app.Invocation) -> int:
     """Tear down what the profile created (never an attached cluster)."""
-    _exit(app.down(_inv(profile, set or [], unisolated, log_format)))
+    return app.down(inv)
 
 
-@task(iterable=["set"], help=COMMON_HELP)
-def doctor(
-    c: Context,
-    profile: str = "local",
-    set: list[str] | None = None,
-    unisolated: bool = False,
-    log_format: str = "auto",
-) -> None:
+@profile_task()
+def doctor(c: Context, inv: app.Invocation) -> int:
     """List the tools the profile needs, found or missing, with versions and how to install."""
-    _exit(app.doctor(_inv(profile, set or [], unisolated, log_format)))
+    return app.doctor(inv)
 
 
-@task(
-    iterable=["set"],
-    help={
-        **{k: v for k, v in COMMON_HELP.items() if k != "unisolated"},
-        "out": "the directory to fill (created if missing)",
-    },
-)
-def bundle(
-    c: Context,
-    out: str,
-    profile: str = "local",
-    set: list[str] | None = None,
-    log_format: str = "auto",
-) -> None:
+@profile_task(unisolated=False, out="the directory to fill (created if missing)")
+def bundle(c: Context, inv: app.Invocation, out: str) -> int:
     """Fetch and verify the profile's pinned artifacts into --out DIR (air-gapped: artifacts.dir).
 
     A profile with `--set artifacts.dir=DIR` then reads them there and never the network."""
-    _exit(app.bundle(_inv(profile, set or [], False, log_format), out_dir=Path(out)))
+    return app.bundle(inv, out_dir=Path(out))
 
 
-@task(
-    iterable=["set"],
-    help={
-        **COMMON_HELP,
-        "report": "where to write the JSON report (default: reports/ci-ID.json in the profile's "
-        "state directory)",
-        "junit": "also write a JUnit XML report here",
-    },
+@profile_task(
+    profile="ci",
+    report="where to write the JSON report (default: reports/ci-ID.json in the profile's "
+    "state directory)",
+    junit="also write a JUnit XML report here",
 )
-def ci(
-    c: Context,
-    profile: str = "ci",
-    set: list[str] | None = None,
-    report: str = "",
-    junit: str = "",
-    unisolated: bool = False,
-    log_format: str = "auto",
-) -> None:
+def ci(c: Context, inv: app.Invocation, report: str = "", junit: str = "") -> int:
     """Bring a cluster up, run the command after `--` against it, always tear it down.
 
     invoke ci --profile ci -- pytest e2e/   (KUBECONFIG points at the new cluster)
     Exit code: the command's, or up's when the cluster never became ready. With
     cluster.ephemeral each run gets a cluster of its own (unique name and state directory)."""
-    _exit(
-        bootstrap.commands.ci.ci(
-            _inv(profile, set or [], unisolated, log_format),
-            command_after_dashes(c.remainder),
-            report_path=Path(report) if report else None,
-            junit_path=Path(junit) if junit else None,
-        )
+    return bootstrap.commands.ci.ci(
+        inv,
+        command_after_dashes(c.remainder),
+        report_path=_path(report),
+        junit_path=_path(junit),
     )
 
 
-@task(
-    iterable=["set"],
-    help={
-        **COMMON_HELP,
-        "backup": "the key backup `invoke backup` wrote (age-encrypted)",
-        "report": "where to write the JSON report (default: reports/last-dr.json in the "
-        "profile's state directory)",
-        "junit": "also write a JUnit XML report here",
-    },
+@profile_task(
+    backup="the key backup `invoke backup` wrote (age-encrypted)",
+    report="where to write the JSON report (default: reports/last-dr.json in the "
+    "profile's state directory)",
+    junit="also write a JUnit XML report here",
 )
-def dr(
-    c: Context,
-    backup: str,
-    profile: str = "local",
-    set: list[str] | None = None,
-    report: str = "",
-    junit: str = "",
-    unisolated: bool = False,
-    log_format: str = "auto",
-) -> None:
+def dr(c: Context, inv: app.Invocation, backup: str, report: str = "", junit: str = "") -> int:
     """Rebuild with the Sealed Secrets keys restored from --backup FILE, then verify it.
 
     The keys go in before the controller starts; after every gate of `up` passed, each key of
     the backup must be in the cluster and every SealedSecret unsealed into its Secret. The
     report's `dr` section lists what was checked. See docs/disaster-recovery.md."""
-    _exit(
-        bootstrap.commands.dr.dr(
-            _inv(profile, set or [], unisolated, log_format),
-            Path(backup),
-            report_path=Path(report) if report else None,
-            junit_path=Path(junit) if junit else None,
-        )
+    return bootstrap.commands.dr.dr(
+        inv, Path(backup), report_path=_path(report), junit_path=_path(junit)
     )
 
 
@@ -235,32 +203,16 @@ def command_after_dashes(remainder: str) -> list[str]:
     return shlex.split(remainder)
 
 
-@task(iterable=["set"], help=COMMON_HELP)
-def argocd_password(
-    c: Context,
-    profile: str = "local",
-    set: list[str] | None = None,
-    unisolated: bool = False,
-    log_format: str = "auto",
-) -> None:
+@profile_task()
+def argocd_password(c: Context, inv: app.Invocation) -> int:
     """Print Argo CD's initial admin password, and only that, to standard output."""
-    _exit(app.argocd_password(_inv(profile, set or [], unisolated, log_format)))
+    return app.argocd_password(inv)
 
 
-@task(
-    iterable=["set"],
-    help={**COMMON_HELP, "out": "the encrypted backup file to write (mode 0600)"},
-)
-def backup(
-    c: Context,
-    out: str,
-    profile: str = "local",
-    set: list[str] | None = None,
-    unisolated: bool = False,
-    log_format: str = "auto",
-) -> None:
+@profile_task(out="the encrypted backup file to write (mode 0600)")
+def backup(c: Context, inv: app.Invocation, out: str) -> int:
     """Export every Sealed Secrets key to --out FILE, encrypted with age (mode 0600).
 
     Encrypted to the public key of components.sealed_secrets.age_identity (or the identity file
     $CLUSTERBOOT_AGE_IDENTITY names) and any components.sealed_secrets.backup_recipients."""
-    _exit(app.backup(_inv(profile, set or [], unisolated, log_format), out_file=Path(out)))
+    return app.backup(inv, out_file=Path(out))
