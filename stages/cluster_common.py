@@ -10,12 +10,16 @@ import ipaddress
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
-from bootstrap.errors import CommandFailed, StageFailed
+from bootstrap.errors import CommandFailed, MissingTool, StageFailed
 from bootstrap.kube import kubeconfig
+from bootstrap.processes import tools
 from bootstrap.processes.runner import Result
 from bootstrap.stage import Change, ClusterInfo, Context, Stage, Verdict
+
+DOCKER_HINT = "is Docker running? `docker info` says"
+State = Literal["absent", "stopped", "running"]
 
 LB_SLICE = 16
 """Addresses handed to MetalLB from a subnet smaller than a /24 (the top ones, Docker assigns
@@ -106,6 +110,75 @@ class ToolCluster(Stage):
 
     def gate(self, ctx: Context) -> Verdict:
         return nodes_ready(ctx, expected=self.expected_nodes(ctx))
+
+
+class CreatedCluster(ToolCluster):
+    """A cluster that a tool (kind, k3d) creates, starts and deletes; the plan and ``down`` are
+    the same for every such tool, only its commands differ."""
+
+    tool: ClassVar[str]
+
+    def observed_state(self, ctx: Context) -> tuple[State, str]:
+        """The cluster's state as the tool reports it, and for a stopped one what is down."""
+        raise NotImplementedError
+
+    def create_summary(self, ctx: Context) -> str:
+        raise NotImplementedError
+
+    def create_argv(self, ctx: Context) -> list[str]:
+        raise NotImplementedError
+
+    def start_argv(self, ctx: Context) -> list[str]:
+        raise NotImplementedError(f"{self.tool} clusters are never reported stopped")
+
+    def delete_argv(self, ctx: Context) -> list[str]:
+        raise NotImplementedError
+
+    def plan(self, ctx: Context) -> Iterator[Change]:
+        name = ctx.profile.cluster.name
+        try:
+            state, detail = self.observed_state(ctx)
+        except MissingTool:
+            missing = f"{self.tool} is not installed: {tools.install_hint(self.tool)}"
+            yield Change(f"{self.create_summary(ctx)} ({missing})", self.create)
+            return
+        if state == "absent" and ctx.profile.cluster.attach:
+            raise StageFailed(
+                self.name,
+                "find the cluster",
+                cause=f"{self.tool} cluster {name} does not exist and the profile attaches to it",
+                hint=f"create it with {self.tool}, or set cluster.attach: false so clusterboot "
+                "creates it",
+            )
+        if state == "absent":
+            yield Change(self.create_summary(ctx), self.create)
+        elif state == "stopped":
+            yield Change(f"start {self.tool} cluster {name} ({detail})", self.start)
+        else:
+            yield from self.kubeconfig_plan(ctx)
+
+    def create(self, ctx: Context) -> None:
+        self.run(ctx, f"create the {self.tool} cluster", self.create_argv(ctx))
+        self.sync_kubeconfig(ctx)
+
+    def start(self, ctx: Context) -> None:
+        self.run(ctx, f"start the {self.tool} cluster", self.start_argv(ctx), hint=DOCKER_HINT)
+        self.sync_kubeconfig(ctx)
+
+    def down(self, ctx: Context) -> list[str]:
+        """Delete the cluster this profile created; never one it attaches to."""
+        name, path = ctx.profile.cluster.name, kubeconfig_path(ctx)
+        if ctx.profile.cluster.attach:
+            return [
+                f"{self.tool} cluster {name} is attached (cluster.attach: true), so it is never "
+                "torn down; nothing deleted"
+            ]
+        if self.observed_state(ctx)[0] == "absent":
+            path.unlink(missing_ok=True)
+            return [f"no {self.tool} cluster {name}; nothing to delete"]
+        self.run(ctx, f"delete the {self.tool} cluster", self.delete_argv(ctx))
+        path.unlink(missing_ok=True)
+        return [f"deleted {self.tool} cluster {name}; removed {path}"]
 
 
 def kubeconfig_path(ctx: Context) -> Path:

@@ -8,17 +8,11 @@ only matches a log line (k3d #512), so the gate checks every node itself.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any
 
-from bootstrap.errors import MissingTool, StageFailed
-from bootstrap.processes import tools
-from bootstrap.stage import Change, Context
-from stages.cluster_common import ToolCluster, kubeconfig_path
-
-DOCKER_HINT = "is Docker running? `docker info` says"
-
-State = Literal["absent", "stopped", "running"]
+from bootstrap.errors import StageFailed
+from bootstrap.stage import Context
+from stages.cluster_common import DOCKER_HINT, CreatedCluster, State
 
 
 def state_of(found: dict[str, Any] | None) -> State:
@@ -30,33 +24,20 @@ def state_of(found: dict[str, Any] | None) -> State:
     return "stopped" if servers[0] < servers[1] or agents[0] < agents[1] else "running"
 
 
-class ClusterK3d(ToolCluster):
+class ClusterK3d(CreatedCluster):
     name = "cluster_k3d"
     provider = "k3d"
+    tool = "k3d"
 
-    def plan(self, ctx: Context) -> Iterator[Change]:
-        name = ctx.profile.cluster.name
-        try:
-            found = self.observe(ctx)
-        except MissingTool:
-            missing = f"k3d is not installed: {tools.install_hint('k3d')}"
-            yield Change(f"{self.create_summary(ctx)} ({missing})", self._create)
-            return
-        state = state_of(found)
-        if state == "absent" and ctx.profile.cluster.attach:
-            raise StageFailed(
-                self.name, "find the cluster",
-                cause=f"k3d cluster {name} does not exist and the profile attaches to it",
-                hint="create it with k3d, or set cluster.attach: false so clusterboot creates it",
-            )
-        if state == "absent":
-            yield Change(self.create_summary(ctx), self._create)
-        elif state == "stopped" and found is not None:
-            running = (f"{found.get('serversRunning')}/{found.get('serversCount')} servers, "
-                       f"{found.get('agentsRunning')}/{found.get('agentsCount')} agents running")
-            yield Change(f"start k3d cluster {name} ({running})", self._start)
-        else:
-            yield from self.kubeconfig_plan(ctx)
+    def observed_state(self, ctx: Context) -> tuple[State, str]:
+        found = self.observe(ctx)
+        if found is None:
+            return "absent", ""
+        running = (
+            f"{found.get('serversRunning')}/{found.get('serversCount')} servers, "
+            f"{found.get('agentsRunning')}/{found.get('agentsCount')} agents running"
+        )
+        return state_of(found), running
 
     def observe(self, ctx: Context) -> dict[str, Any] | None:
         argv = ["k3d", "cluster", "list", "-o", "json"]
@@ -91,14 +72,11 @@ class ClusterK3d(ToolCluster):
             argv += ["--k3s-arg", "--disable=servicelb@server:*"]
         return argv
 
-    def _create(self, ctx: Context) -> None:
-        self.run(ctx, "create the k3d cluster", self.create_argv(ctx))
-        self.sync_kubeconfig(ctx)
+    def start_argv(self, ctx: Context) -> list[str]:
+        return ["k3d", "cluster", "start", ctx.profile.cluster.name, "--wait"]
 
-    def _start(self, ctx: Context) -> None:
-        argv = ["k3d", "cluster", "start", ctx.profile.cluster.name, "--wait"]
-        self.run(ctx, "start the k3d cluster", argv, hint=DOCKER_HINT)
-        self.sync_kubeconfig(ctx)
+    def delete_argv(self, ctx: Context) -> list[str]:
+        return ["k3d", "cluster", "delete", ctx.profile.cluster.name]
 
     def source_kubeconfig(self, ctx: Context) -> tuple[str, str, str]:
         name = ctx.profile.cluster.name
@@ -111,16 +89,3 @@ class ClusterK3d(ToolCluster):
 
     def lb_range(self, ctx: Context) -> str | None:
         return self.docker_lb_range(ctx, f"k3d-{ctx.profile.cluster.name}")
-
-    def down(self, ctx: Context) -> list[str]:
-        """Delete the cluster this profile created; never one it attaches to."""
-        name = ctx.profile.cluster.name
-        if ctx.profile.cluster.attach:
-            return [f"k3d cluster {name} is attached (cluster.attach: true), so it is never "
-                    "torn down; nothing deleted"]
-        if self.observe(ctx) is None:
-            kubeconfig_path(ctx).unlink(missing_ok=True)
-            return [f"no k3d cluster {name}; nothing to delete"]
-        self.run(ctx, "delete the k3d cluster", ["k3d", "cluster", "delete", name])
-        kubeconfig_path(ctx).unlink(missing_ok=True)
-        return [f"deleted k3d cluster {name}; removed {kubeconfig_path(ctx)}"]

@@ -8,22 +8,19 @@ the gate checks every node itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
 
-from bootstrap.errors import InputError, MissingTool, StageFailed
-from bootstrap.processes import tools
-from bootstrap.stage import Change, Context
-from stages.cluster_common import ToolCluster, kubeconfig_path
-
-DOCKER_HINT = "is Docker running? `docker info` says"
+from bootstrap.errors import InputError
+from bootstrap.stage import Context
+from stages.cluster_common import DOCKER_HINT, CreatedCluster, State, kubeconfig_path
 
 
-class ClusterKind(ToolCluster):
+class ClusterKind(CreatedCluster):
     name = "cluster_kind"
     provider = "kind"
+    tool = "kind"
 
     def preflight(self, ctx: Context) -> None:
         path = self.config_file(ctx)
@@ -47,24 +44,8 @@ class ClusterKind(ToolCluster):
             path = Path(ctx.profile.source).parent / path
         return path
 
-    def plan(self, ctx: Context) -> Iterator[Change]:
-        name = ctx.profile.cluster.name
-        try:
-            exists = self.exists(ctx)
-        except MissingTool:
-            missing = f"kind is not installed: {tools.install_hint('kind')}"
-            yield Change(f"{self.create_summary(ctx)} ({missing})", self._create)
-            return
-        if not exists and ctx.profile.cluster.attach:
-            raise StageFailed(
-                self.name, "find the cluster",
-                cause=f"kind cluster {name} does not exist and the profile attaches to it",
-                hint="create it with kind, or set cluster.attach: false so clusterboot creates it",
-            )
-        if not exists:
-            yield Change(self.create_summary(ctx), self._create)
-        else:
-            yield from self.kubeconfig_plan(ctx)
+    def observed_state(self, ctx: Context) -> tuple[State, str]:
+        return ("running" if self.exists(ctx) else "absent"), ""
 
     def exists(self, ctx: Context) -> bool:
         argv = ["kind", "get", "clusters"]
@@ -88,9 +69,8 @@ class ClusterKind(ToolCluster):
             argv += ["--config", str(config)]
         return argv
 
-    def _create(self, ctx: Context) -> None:
-        self.run(ctx, "create the kind cluster", self.create_argv(ctx))
-        self.sync_kubeconfig(ctx)
+    def delete_argv(self, ctx: Context) -> list[str]:
+        return ["kind", "delete", "cluster", "--name", ctx.profile.cluster.name]
 
     def source_kubeconfig(self, ctx: Context) -> tuple[str, str, str]:
         name = ctx.profile.cluster.name
@@ -109,16 +89,3 @@ class ClusterKind(ToolCluster):
 
     def lb_range(self, ctx: Context) -> str | None:
         return self.docker_lb_range(ctx, "kind")
-
-    def down(self, ctx: Context) -> list[str]:
-        """Delete the cluster this profile created; never one it attaches to."""
-        name = ctx.profile.cluster.name
-        if ctx.profile.cluster.attach:
-            return [f"kind cluster {name} is attached (cluster.attach: true), so it is never "
-                    "torn down; nothing deleted"]
-        if not self.exists(ctx):
-            kubeconfig_path(ctx).unlink(missing_ok=True)
-            return [f"no kind cluster {name}; nothing to delete"]
-        self.run(ctx, "delete the kind cluster", ["kind", "delete", "cluster", "--name", name])
-        kubeconfig_path(ctx).unlink(missing_ok=True)
-        return [f"deleted kind cluster {name}; removed {kubeconfig_path(ctx)}"]
