@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from bootstrap.errors import CommandFailed, MissingTool, StageFailed
+from bootstrap.health import workloads
 from bootstrap.kube import kubeconfig
 from bootstrap.processes import tools
 from bootstrap.processes.runner import Result
@@ -185,28 +186,32 @@ def kubeconfig_path(ctx: Context) -> Path:
     return ctx.state_dir / "kubeconfig"
 
 
-def nodes_ready(ctx: Context, *, expected: int) -> Verdict:
-    """The API answers /readyz and at least ``expected`` nodes exist, every one Ready."""
+def nodes_verdict(ctx: Context, *, expected: int) -> Verdict:
+    """Passed when /readyz answers and at least ``expected`` nodes exist, every one Ready; else
+    what is not (every cluster stage's gate starts here)."""
     ok, why = ctx.kube.readyz()
     if not ok:
         return Verdict.waiting(why)
     nodes, _ = ctx.kube.list("v1", "Node")
-    not_ready = [n["metadata"]["name"] for n in nodes if not _ready(n)]
+    not_ready = [n["metadata"]["name"] for n in nodes if not workloads.ready(n)]
     ready = len(nodes) - len(not_ready)
     if ready < expected or not_ready:
         return Verdict.waiting(
             f"{ready}/{max(expected, len(nodes))} nodes Ready",
             *(f"Node {name} not Ready" for name in not_ready),
         )
+    return Verdict.passed(f"{len(nodes)} nodes Ready")
+
+
+def nodes_ready(ctx: Context, *, expected: int) -> Verdict:
+    """The API answers /readyz and at least ``expected`` nodes exist, every one Ready."""
+    nodes = nodes_verdict(ctx, expected=expected)
+    if not nodes.ok:
+        return nodes
     return Verdict.passed(
-        f"{len(nodes)} nodes Ready, {ctx.kube.server_version()}, "
+        f"{nodes.why}, {ctx.kube.server_version()}, "
         f"kubeconfig {ctx.cluster.kubeconfig} (context {ctx.cluster.context})"
     )
-
-
-def _ready(node: dict[str, Any]) -> bool:
-    conditions = (node.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 def first_ipv4_subnet(ipam_config_json: str) -> str | None:

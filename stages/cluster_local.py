@@ -18,6 +18,7 @@ from bootstrap.controlplane.pki import Pki
 from bootstrap.errors import InputError, StageFailed
 from bootstrap.profile.schema import Profile
 from bootstrap.stage import Change, ClusterInfo, Context, Stage, Verdict
+from stages.cluster_common import nodes_verdict
 
 PROBE_NAMESPACE = "clusterboot-system"
 PROBE_NAME = "probe"
@@ -147,16 +148,9 @@ class ClusterLocal(Stage):
         return ["no local cluster was running; state removed"]
 
     def gate(self, ctx: Context) -> Verdict:
-        ok, why = ctx.kube.readyz()
-        if not ok:
-            return Verdict.waiting(why)
-        nodes, _ = ctx.kube.list("v1", "Node")
-        not_ready = [n["metadata"]["name"] for n in nodes if not _condition(n, "Ready")]
-        if len(nodes) < ctx.profile.cluster.local.nodes or not_ready:
-            return Verdict.waiting(
-                f"{len(nodes) - len(not_ready)}/{ctx.profile.cluster.local.nodes} nodes Ready",
-                *(f"Node {n} not Ready" for n in not_ready),
-            )
+        nodes = nodes_verdict(ctx, expected=ctx.profile.cluster.local.nodes)
+        if not nodes.ok:
+            return nodes
         if ctx.kube.get("v1", "ServiceAccount", "default", "default") is None:
             return Verdict.waiting("ServiceAccount default/default not created yet")
         probe = ctx.kube.get("apps/v1", "Deployment", PROBE_NAME, PROBE_NAMESPACE)
@@ -166,7 +160,7 @@ class ClusterLocal(Stage):
                 f"Deployment {PROBE_NAMESPACE}/{PROBE_NAME}",
             )
         return Verdict.passed(
-            f"{len(nodes)} nodes Ready, {ctx.kube.server_version()}, "
+            f"{nodes.why}, {ctx.kube.server_version()}, "
             f"kubeconfig {Path(ctx.cluster.kubeconfig)}"
         )
 
