@@ -117,3 +117,7 @@ class Stage:
 
     def gate_deadline(self, ctx: Context) -> float:
         return float(ctx.profile.timeouts.stage_seconds)
+
+    def record(self, ctx: Context) -> None:
+        """Once the gate passed: add what the stage observed to ``ctx.report`` (the gate itself
+        only judges). Nothing by default."""

@@ -2,8 +2,8 @@
 
 ``plan`` surveys the children and yields one change, the walk, only when some child is not
 passing; the walk (``bootstrap.waves.walk``) waits wave by wave and nudges Argo CD through the
-API. ``gate`` looks once more at every child without waiting, and records what it saw when
-this run did not walk.
+API. ``gate`` looks once more at every child without waiting; ``record`` reports the waves a
+run found converged when it did not walk.
 """
 
 from __future__ import annotations
@@ -50,9 +50,7 @@ class SyncWaves(Stage):
         walk.run()
 
     def gate(self, ctx: Context) -> Verdict:
-        found, apps = self._survey(ctx, self._settings(ctx))
-        if ctx.report is not None and not ctx.report.waves:
-            ctx.report.waves.extend(_observed(found, apps))
+        found, _ = self._survey(ctx, self._settings(ctx))
         broken = [
             f"{n} (wave {w}): {v.why}" for w, n, v in found.not_passing() if v.outcome == "failed"
         ]
@@ -63,6 +61,12 @@ class SyncWaves(Stage):
             return Verdict.waiting(found.summary(), *found.blockers, *left)
         count = sum(len(apps) for apps in found.waves.values())
         return Verdict.passed(f"{count} child apps in {len(found.waves)} waves Synced and Healthy")
+
+    def record(self, ctx: Context) -> None:
+        """A run that did not walk still reports the waves it found converged."""
+        if ctx.report is not None and not ctx.report.waves:
+            found, apps = self._survey(ctx, self._settings(ctx))
+            ctx.report.waves.extend(_observed(found, apps))
 
     @staticmethod
     def _settings(ctx: Context) -> rules.Settings:

@@ -185,10 +185,12 @@ class Engine:
             if change.summary not in result.changes:
                 result.changes.append(change.summary)
             log.info("change.applied", stage=stage.name, change=change.summary)
-        return wait.until(
+        verdict = wait.until(
             lambda: stage.gate(self.ctx),
             what=f"{stage.name} gate",
             deadline=stage.gate_deadline(self.ctx),
             clock=self.ctx.clock,
             on_wait=lambda v, s: log.info("gate.waiting", stage=stage.name, why=v.why, seconds=s),
         )
+        stage.record(self.ctx)
+        return verdict

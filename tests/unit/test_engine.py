@@ -165,3 +165,41 @@ def test_plan_marks_stages_behind_a_missing_cluster_as_cannot_know_yet() -> None
     assert [r.stage for r in rows] == list(ORDER)
     assert rows[0].state == "would change"
     assert {r.state for r in rows[1:]} == {"cannot know yet"}
+
+
+class Recording(Fact):
+    """A stage that counts its gate's looks and what it records once the gate passed."""
+
+    def __init__(self, name: str, world: World, *, passes_after: int) -> None:
+        super().__init__(name, world, needs=("cluster",))
+        self.passes_after = passes_after
+        self.looks = 0
+        self.recorded: list[int] = []
+
+    def gate(self, ctx: Context) -> Verdict:
+        self.looks += 1
+        if self.looks < self.passes_after:
+            return Verdict.waiting("not yet")
+        return super().gate(ctx)
+
+    def record(self, ctx: Context) -> None:
+        self.recorded.append(self.looks)
+
+
+def test_a_stage_records_once_after_its_gate_passed_not_at_every_look() -> None:
+    world = World()
+    engine = make(world)
+    recording = Recording("metallb", world, passes_after=3)
+    engine.stages["metallb"] = recording
+    assert run(engine).result == "succeeded"
+    assert recording.looks == 3
+    assert recording.recorded == [3]
+
+
+def test_a_stage_whose_gate_never_passes_records_nothing() -> None:
+    world = World()
+    engine = make(world)
+    recording = Recording("metallb", world, passes_after=10**9)
+    engine.stages["metallb"] = recording
+    assert run(engine).result == "failed"
+    assert recording.recorded == []
