@@ -4,14 +4,11 @@
 controllers that own them, and stall detection among a workload's pods.
 """
 
-from bootstrap.health.assess import (
-    BUILTIN_GROUPS,
+from bootstrap.health.assess import BUILTIN_GROUPS, Obj, Rule, assess
+from bootstrap.health.workloads import (
     WORKLOAD_KINDS,
     Health,
-    Obj,
-    Rule,
     Status,
-    assess,
     conditions,
     failed,
     ok,

@@ -12,32 +12,15 @@ from datetime import datetime
 from typing import Any
 
 from bootstrap.health.workloads import (
-    WORKLOAD_KINDS,
     Health,
-    Status,
     conditions,
     describe,
     epoch,
     failed,
     ok,
-    pods_of,
-    stalled_pods,
     waiting,
     workload_rule,
 )
-
-__all__ = [
-    "WORKLOAD_KINDS",
-    "Health",
-    "Status",
-    "assess",
-    "conditions",
-    "failed",
-    "ok",
-    "pods_of",
-    "stalled_pods",
-    "waiting",
-]
 
 Obj = Mapping[str, Any]
 Rule = Callable[[Obj, float, float], Health]
