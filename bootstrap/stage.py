@@ -7,6 +7,7 @@ cluster's kubeconfig) travel on the ``Context``.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import structlog
 
 from bootstrap.errors import ClusterbootError
+from bootstrap.kube import watch
 from bootstrap.profile.schema import Profile
 from bootstrap.wait import Verdict
 
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 
 
 __all__ = ["CannotKnowYet", "Change", "ClusterInfo", "Context", "Stage", "Verdict"]
+
 
 @dataclass(frozen=True)
 class ClusterInfo:
@@ -66,6 +69,7 @@ class Context:
     _cluster: ClusterInfo | None = None
     _kube: Kube | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _observing: threading.local = field(default_factory=threading.local, repr=False)
 
     @property
     def cluster(self) -> ClusterInfo:
@@ -92,6 +96,22 @@ class Context:
                     raise CannotKnowYet("the cluster does not exist yet")
                 self._kube = Kube.connect(self._cluster.kubeconfig, context=self._cluster.context)
             return self._kube
+
+    @property
+    def objects(self) -> watch.ObjectReader:
+        """Where a gate reads the objects it judges: the engine's observer while the engine
+        waits on this thread's gate (the followers' cache), else the API."""
+        observer: watch.Observer | None = getattr(self._observing, "observer", None)
+        return observer if observer is not None else watch.Reader(self.kube)
+
+    @contextlib.contextmanager
+    def observed_by(self, observer: watch.Observer) -> Iterator[None]:
+        """Gates on this thread read through ``observer`` (stages run on threads of their own)."""
+        self._observing.observer = observer
+        try:
+            yield
+        finally:
+            self._observing.observer = None
 
 
 class Stage:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from bootstrap.errors import GateFailed, GateTimeout, Interrupted
@@ -21,6 +21,12 @@ class Verdict:
     blocking: tuple[str, ...] = ()
     failed: bool = False
     """True when waiting longer cannot help (Degraded, CrashLoopBackOff past grace)."""
+    watching: tuple[tuple[str, str, str | None], ...] = field(default=(), compare=False)
+    """Collections (apiVersion, kind, namespace) whose changes may change the verdict: the
+    engine follows them while it waits, instead of looking again on a timer."""
+    replan: bool = field(default=False, compare=False)
+    """The stage's plan would now change something (a pod to restart): the engine plans and
+    applies again before the next look."""
 
     @classmethod
     def passed(cls, why: str = "ready") -> Verdict:
@@ -79,14 +85,16 @@ def until(
     interval: float = 0.1,
     max_interval: float = 2.0,
     on_wait: Callable[[Verdict, float], None] | None = None,
+    pause: Callable[[Verdict, float], None] | None = None,
 ) -> Verdict:
     """Call ``check`` until it passes; fail at once on a broken verdict, or after ``deadline`` s.
 
     The pause grows from ``interval`` to ``max_interval``; ``on_wait`` sees every waiting verdict
-    and the seconds elapsed, for progress lines.
+    and the seconds elapsed, for progress lines. ``pause(verdict, seconds)`` replaces the
+    clock's sleep between looks (the engine's returns early when a followed object changes).
     """
     start = clock.now()
-    pause = interval
+    interval_now = interval
     while True:
         verdict = check()
         if verdict.ok:
@@ -103,5 +111,9 @@ def until(
             )
         if on_wait is not None:
             on_wait(verdict, elapsed)
-        clock.sleep(min(pause, max(0.0, deadline - elapsed)))
-        pause = min(max_interval, pause * 1.5)
+        seconds = min(interval_now, max(0.0, deadline - elapsed))
+        if pause is None:
+            clock.sleep(seconds)
+        else:
+            pause(verdict, seconds)
+        interval_now = min(max_interval, interval_now * 1.5)

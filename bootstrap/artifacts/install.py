@@ -20,7 +20,7 @@ import yaml
 
 from bootstrap import artifacts, kube
 from bootstrap.artifacts import helm
-from bootstrap.errors import GateFailed, GateTimeout, TemporaryError
+from bootstrap.errors import TemporaryError
 from bootstrap.kube import watch
 from bootstrap.kube.client import Kube, ObjectRef
 from bootstrap.processes.runner import Runner
@@ -293,7 +293,10 @@ def _tag(image: str) -> str:
 def apply(ctx: Context, docs: Sequence[Doc], *, namespace: str, what: str) -> None:
     result = kube.apply_manifests(
         ctx.kube,
-        docs, namespace=namespace, clock=ctx.clock, deadline=ctx.profile.timeouts.stage_seconds
+        docs,
+        namespace=namespace,
+        clock=ctx.clock,
+        deadline=ctx.profile.timeouts.stage_seconds,
     )
     ctx.log.info("install.applied", what=what, summary=result.summary(), retries=result.retries)
 
@@ -306,19 +309,22 @@ def crd_refs(docs: Iterable[Doc]) -> list[ObjectRef]:
     ]
 
 
-def await_ready(ctx: Context, refs: Sequence[ObjectRef], *, what: str) -> Verdict:
-    """Every ref Current (one watch per collection), as a verdict for a stage's gate."""
-    try:
-        watch.await_objects(
-            ctx.kube,
-            list(refs),
-            clock=ctx.clock,
-            deadline=float(ctx.profile.timeouts.stage_seconds),
-            grace_seconds=float(ctx.profile.waves.progressing_grace_seconds),
-            what=what,
-        )
-    except GateTimeout as err:
-        return Verdict.waiting(err.why, *err.blocking)
-    except GateFailed as err:
-        return Verdict.broken(err.why, *err.blocking)
-    return Verdict.passed(f"{len(refs)} objects ready")
+def readiness(ctx: Context, refs: Sequence[ObjectRef]) -> Verdict:
+    """One look at ``refs`` for a stage's gate: passed when every one is Current, broken when
+    one failed, else waiting with every blocker named (the engine follows them meanwhile)."""
+    return watch.readiness(
+        ctx.objects, refs, grace=float(ctx.profile.waves.progressing_grace_seconds)
+    )
+
+
+def await_ready(ctx: Context, refs: Sequence[ObjectRef], *, what: str) -> None:
+    """Block until every ref is Current, for a change that needs its precondition (never for a
+    gate: the engine waits on gates). Raises GateFailed, or GateTimeout at the stage deadline."""
+    watch.await_objects(
+        ctx.kube,
+        list(refs),
+        clock=ctx.clock,
+        deadline=float(ctx.profile.timeouts.stage_seconds),
+        grace_seconds=float(ctx.profile.waves.progressing_grace_seconds),
+        what=what,
+    )

@@ -17,6 +17,7 @@ import structlog
 from bootstrap import report, retry, wait
 from bootstrap.engine import dag
 from bootstrap.errors import ClusterbootError, Interrupted, TemporaryError
+from bootstrap.kube import watch
 from bootstrap.stage import CannotKnowYet, Context, Stage, Verdict
 
 log = structlog.get_logger("clusterboot")
@@ -178,19 +179,87 @@ class Engine:
             bound.info("stage.done", status=result.status, seconds=result.seconds, why=result.why)
 
     def _converge(self, stage: Stage, result: report.StageResult) -> Verdict:
+        """Plan and apply, then wait on the gate. The gate only judges; the engine does the
+        waiting (following what a waiting verdict names) and plans again when a verdict says
+        the plan would now change something, a bounded number of times."""
         result.attempts += 1
+        start = self.ctx.clock.now()
+        deadline = stage.gate_deadline(self.ctx)
+        for replans in range(MAX_REPLANS + 1):
+            self._apply_plan(stage, result)
+            left = max(0.0, deadline - (self.ctx.clock.now() - start))
+            try:
+                verdict = self._await_gate(stage, left, may_replan=replans < MAX_REPLANS)
+            except _Replan as again:
+                log.info("gate.replan", stage=stage.name, why=again.verdict.why)
+                continue
+            stage.record(self.ctx)
+            return verdict
+        raise AssertionError("unreachable: the last look may not ask to plan again")
+
+    def _await_gate(self, stage: Stage, deadline: float, *, may_replan: bool) -> Verdict:
+        observer = _LazyObserver(self.ctx)
+        try:
+            return wait.until(
+                lambda: observer.look(stage, may_replan=may_replan),
+                what=f"{stage.name} gate",
+                deadline=deadline,
+                clock=self.ctx.clock,
+                on_wait=lambda v, s: log.info(
+                    "gate.waiting", stage=stage.name, why=v.why, seconds=s
+                ),
+                pause=observer.pause,
+            )
+        finally:
+            observer.close()
+
+    def _apply_plan(self, stage: Stage, result: report.StageResult) -> None:
         for change in stage.plan(self.ctx):
             log.info("change.applying", stage=stage.name, change=change.summary)
             change.apply(self.ctx)
             if change.summary not in result.changes:
                 result.changes.append(change.summary)
             log.info("change.applied", stage=stage.name, change=change.summary)
-        verdict = wait.until(
-            lambda: stage.gate(self.ctx),
-            what=f"{stage.name} gate",
-            deadline=stage.gate_deadline(self.ctx),
-            clock=self.ctx.clock,
-            on_wait=lambda v, s: log.info("gate.waiting", stage=stage.name, why=v.why, seconds=s),
-        )
-        stage.record(self.ctx)
+
+
+MAX_REPLANS = 3
+
+
+class _Replan(Exception):
+    def __init__(self, verdict: Verdict) -> None:
+        super().__init__(verdict.why)
+        self.verdict = verdict
+
+
+class _LazyObserver:
+    """The observer of one gate's wait, made only when a verdict names what to follow (a
+    cluster stage's gate, before there is a cluster to watch, never needs one)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.observer: watch.Observer | None = None
+        self.seen = 0
+
+    def look(self, stage: Stage, *, may_replan: bool) -> Verdict:
+        if self.observer is None:
+            verdict = stage.gate(self.ctx)
+        else:
+            self.seen = self.observer.version
+            with self.ctx.observed_by(self.observer):
+                verdict = stage.gate(self.ctx)
+        if verdict.replan and may_replan:
+            raise _Replan(verdict)
         return verdict
+
+    def pause(self, verdict: Verdict, seconds: float) -> None:
+        if not verdict.watching:
+            self.ctx.clock.sleep(seconds)
+            return
+        if self.observer is None:
+            self.observer = watch.Observer(self.ctx.kube, self.ctx.clock)
+            self.seen = self.observer.version
+        self.observer.wait(verdict, seconds, since=self.seen)
+
+    def close(self) -> None:
+        if self.observer is not None:
+            self.observer.close()

@@ -377,10 +377,13 @@ def test_argocd_pods_that_lost_the_redis_secret_race_are_restarted_and_the_gate_
         late.join()
     assert len(stuck) == 1, stuck
     assert replaced, "no pod ran after the Secret existed"
-    assert ran["why"].endswith(f"restarted {stuck[0]} (argocd-redis Secret race)"), ran["why"]
+    restarts = [c for c in ran["changes"] if c.startswith("restart ")]
+    assert restarts == [
+        f"restart {stuck[0]}: created before Secret {namespace}/{setup.REDIS_SECRET} "
+        "(argocd-redis Secret race, #18993)"
+    ], ran["changes"]
     assert api.get("v1", "Pod", stuck[0], namespace) is None
     assert again["changes"] == []
-    assert "restarted" not in again["why"]
 
 
 # -- Sealed Secrets (kwok: no controller runs; see test_sealed_secrets_dr for the real one) --

@@ -10,7 +10,7 @@ from typing import ClassVar
 import pytest
 
 from bootstrap import report, wait
-from bootstrap.engine.run import Engine
+from bootstrap.engine.run import MAX_REPLANS, Engine
 from bootstrap.errors import StageFailed, TemporaryError
 from bootstrap.profile.schema import Profile
 from bootstrap.stage import CannotKnowYet, Change, ClusterInfo, Context, Stage, Verdict
@@ -203,3 +203,56 @@ def test_a_stage_whose_gate_never_passes_records_nothing() -> None:
     engine.stages["metallb"] = recording
     assert run(engine).result == "failed"
     assert recording.recorded == []
+
+
+class Restarting(Fact):
+    """A stage whose gate finds, ``broken_looks`` times, something only a new plan fixes (a pod
+    to restart): the plan then yields the restart."""
+
+    def __init__(self, name: str, world: World, *, broken_looks: int) -> None:
+        super().__init__(name, world, needs=("cluster",))
+        self.stuck = broken_looks
+        self.noticed = False  # the gate saw the stuck pod (what a plan observes in a cluster)
+        self.plans = 0
+
+    def plan(self, ctx: Context) -> Iterator[Change]:
+        self.plans += 1
+        yield from super().plan(ctx)
+        if self.stuck and self.noticed:
+            yield Change("restart the stuck pod", self._restart)
+
+    def _restart(self, ctx: Context) -> None:
+        self.stuck -= 1
+        self.world.applied.append(f"restart {self.name}")
+
+    def gate(self, ctx: Context) -> Verdict:
+        if self.stuck:
+            self.noticed = True
+            return Verdict(False, "a pod is stuck", ("Pod x",), replan=True)
+        return super().gate(ctx)
+
+
+def test_a_gate_that_needs_a_new_plan_gets_one_and_the_restart_is_a_reported_change() -> None:
+    world = World()
+    engine = make(world)
+    restarting = Restarting("argocd", world, broken_looks=1)
+    engine.stages["argocd"] = restarting
+    result = run(engine)
+    argocd = next(s for s in result.stages if s.name == "argocd")
+    assert result.result == "succeeded"
+    assert argocd.changes == ["create argocd", "restart the stuck pod"]
+    assert world.applied.count("restart argocd") == 1
+    assert restarting.plans == 2
+
+
+def test_plans_again_only_a_bounded_number_of_times_then_times_out() -> None:
+    world = World()
+    engine = make(world)
+    restarting = Restarting("argocd", world, broken_looks=10**6)
+    engine.stages["argocd"] = restarting
+    result = run(engine)
+    argocd = next(s for s in result.stages if s.name == "argocd")
+    assert result.result == "failed"
+    assert "not ready after" in argocd.why
+    assert "a pod is stuck" in argocd.why
+    assert restarting.plans == 1 + MAX_REPLANS

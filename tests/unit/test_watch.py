@@ -198,3 +198,83 @@ def test_a_deployment_whose_pods_crash_fails_fast_naming_the_pod() -> None:
     with pytest.raises(GateFailed) as err:
         run(kube, [ref("web", "Deployment", "apps/v1")], deadline=600)
     assert "Deployment ns/web: Pod ns/web-1: container app: CrashLoopBackOff" in str(err.value)
+
+
+class Objects:
+    """A reader over fixed objects (what a gate sees in one look)."""
+
+    def __init__(self, *objects: dict[str, Any], pods: list[dict[str, Any]] | None = None) -> None:
+        self.objects = {(o["kind"], o["metadata"]["name"]): o for o in objects}
+        self.pod_list = pods or []
+        self.reads: list[str] = []
+
+    def get(self, ref: ObjectRef) -> tuple[dict[str, Any] | None, str | None]:
+        self.reads.append(ref.name)
+        return self.objects.get((ref.kind, ref.name)), None
+
+    def pods(self, namespace: str | None) -> list[dict[str, Any]]:
+        return self.pod_list
+
+
+def deployment(name: str, *, available: bool) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "ns", "generation": 1},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}}},
+        "status": {
+            "observedGeneration": 1,
+            "replicas": 1,
+            "updatedReplicas": 1,
+            "readyReplicas": int(available),
+            "availableReplicas": int(available),
+            "conditions": [{"type": "Available", "status": str(available)}],
+        },
+    }
+
+
+def test_one_look_names_every_blocker_and_what_to_follow_while_waiting() -> None:
+    reader = Objects(widget("a", "True"), widget("b", "False"), deployment("d", available=False))
+    refs = [ref("a"), ref("b"), ref("c"), ref("d", "Deployment", "apps/v1")]
+    verdict = watch.readiness(reader, refs, grace=60, wall=lambda: 1_800_000_000.0)
+    assert (verdict.ok, verdict.failed) == (False, False)
+    assert verdict.why == "3 of 4 objects not ready"
+    assert [b.split(":")[0] for b in verdict.blocking] == [
+        str(ref("b")),
+        str(ref("c")),
+        str(ref("d", "Deployment", "apps/v1")),
+    ]
+    assert "not found" in verdict.blocking[1]
+    assert set(verdict.watching) == {
+        (WIDGET, "Widget", "ns"),
+        ("apps/v1", "Deployment", "ns"),
+        ("v1", "Pod", "ns"),
+    }
+    assert reader.reads == ["a", "b", "c", "d"]  # one read each: a look never waits
+
+
+def test_one_look_passes_when_all_are_ready_and_fails_at_once_on_a_failed_one() -> None:
+    ready = watch.readiness(Objects(widget("a", "True")), [ref("a")], grace=60)
+    assert ready.ok
+    assert ready.why == "1 objects ready"
+    assert ready.watching == ()
+    crashing = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "d-1", "namespace": "ns", "labels": {"app": "d"}},
+        "status": {
+            "phase": "Running",
+            "containerStatuses": [
+                {
+                    "name": "c",
+                    "ready": False,
+                    "restartCount": 9,
+                    "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "exit 1"}},
+                }
+            ],
+        },
+    }
+    reader = Objects(deployment("d", available=False), pods=[crashing])
+    broken = watch.readiness(reader, [ref("d", "Deployment", "apps/v1")], grace=0)
+    assert broken.failed, broken
+    assert "CrashLoopBackOff" in broken.blocking[0]
