@@ -12,43 +12,99 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from bootstrap import artifacts
 from bootstrap.artifacts import install
 from bootstrap.components.argocd import processes, setup
 from bootstrap.errors import TemporaryError
+from bootstrap.kube.client import ObjectRef
 from bootstrap.stage import Change, Context, Verdict
+from stages import platform_component
 from stages.platform_component import PlatformComponent
 
 TITLE = "Argo CD"
+
+
+def _namespace(ctx: Context) -> str:
+    return ctx.profile.components.argocd.namespace
+
+
+def _sync_timeout(ctx: Context) -> int:
+    return ctx.profile.components.argocd.sync_timeout_seconds
+
+
+class FromManifest(platform_component.FromManifest):
+    @property
+    def makes_project(self) -> bool:
+        """Whether this stage creates the ``default`` AppProject: argocd-server does at
+        startup, where it runs."""
+        return not self.controllers_run
+
+    def docs(self, ctx: Context) -> list[install.Doc]:
+        manifest = self.manifest(ctx, _namespace(ctx))
+        return setup.prepare(manifest, _namespace(ctx), sync_timeout=_sync_timeout(ctx))
+
+    def ready_names(self, workloads: list[ObjectRef]) -> list[str]:
+        return [r.name for r in workloads]
+
+
+class AsProcesses(platform_component.AsProcesses):
+    makes_project = True  # no argocd-server process runs
+
+    def preflight(self, ctx: Context) -> None:
+        processes.verify(self.bin_dir())
+
+    def docs(self, ctx: Context) -> list[install.Doc]:
+        objects = processes.install_objects(self.bin_dir())
+        return setup.prepare(objects, _namespace(ctx), sync_timeout=_sync_timeout(ctx))
+
+    def plan(self, ctx: Context, docs: list[install.Doc]) -> Iterator[Change]:
+        plane = self.plane(ctx)
+        wanted = processes.components(
+            plane.layout,
+            directory=self.bin_dir(),
+            namespace=_namespace(ctx),
+            sync_timeout=setup.sync_timeout(docs),
+        )
+        running = plane.extra_components(group="argocd")
+        if running != wanted or not all(plane.alive(c["name"]) for c in wanted):
+            names = ", ".join(processes.NAMES)
+            yield Change(
+                f"run Argo CD as local processes in the cluster's namespace ({names})",
+                lambda c: self._start(c, wanted),
+            )
+
+    def _start(self, ctx: Context, wanted: list[dict[str, Any]]) -> None:
+        plane = self.plane(ctx)
+        processes.write_kubeconfig(plane.layout, namespace=_namespace(ctx))
+        plane.set_extra_components(wanted, group="argocd", clock=ctx.clock)
+
+    def running(self, ctx: Context) -> Verdict:
+        plane = self.plane(ctx)
+        dead = [name for name in processes.NAMES if not plane.alive(name)]
+        if dead:
+            return Verdict.waiting(
+                f"Argo CD processes not running: {', '.join(dead)}",
+                *(f"see {plane.layout.log_file(name)}" for name in dead),
+            )
+        return Verdict.passed()
+
+    def ready_names(self, workloads: list[ObjectRef]) -> list[str]:
+        return list(processes.NAMES)
 
 
 class ArgoCD(PlatformComponent):
     name = "argocd"
     build_dir = staticmethod(processes.bin_dir)
 
-    def __init__(self) -> None:
-        self.restarted: list[str] = []
-
-    def preflight(self, ctx: Context) -> None:
-        """The pinned manifest is at hand and verified (downloaded now, or from the bundle);
-        in processes mode, the locally built Argo CD instead."""
-        if self._processes(ctx):  # the profile allows it on the local provider only
-            processes.verify(self._bin_dir(ctx))
-            return
-        artifact = artifacts.artifact_for(ctx.profile, "argocd")
-        artifacts.Store.for_profile(ctx.profile).path(artifact)
+    def mode(self, ctx: Context) -> FromManifest | AsProcesses:
+        chosen = AsProcesses if self.runs_processes(ctx.profile) else FromManifest
+        return chosen(self, ctx.profile)
 
     @staticmethod
     def namespace(ctx: Context) -> str:
-        return ctx.profile.components.argocd.namespace
+        return _namespace(ctx)
 
     def docs(self, ctx: Context) -> list[install.Doc]:
-        ns, timeout = self.namespace(ctx), ctx.profile.components.argocd.sync_timeout_seconds
-        if self._processes(ctx):
-            objects = processes.install_objects(self._bin_dir(ctx))
-            return setup.prepare(objects, ns, sync_timeout=timeout)
-        manifest = install.manifest(ctx, "argocd", namespace=ns)
-        return setup.prepare(manifest, ns, sync_timeout=timeout)
+        return self.mode(ctx).docs(ctx)
 
     def plan(self, ctx: Context) -> Iterator[Change]:
         ctx.cluster  # noqa: B018 - CannotKnowYet before the cluster exists; fetch nothing
@@ -60,38 +116,37 @@ class ArgoCD(PlatformComponent):
         if what:
             summary = f"{what} into {ns} (with the Application health check in argocd-cm)"
             yield Change(summary, lambda c: install.apply(c, docs, namespace=ns, what=summary))
-        if self._makes_project(ctx) and not self._has_project(ctx):
+        how = self.mode(ctx)
+        if how.makes_project and not self._has_project(ctx):
             yield Change(
                 f"create AppProject {ns}/default (argocd-server would at startup; "
                 "no server runs here)",
                 lambda c: _apply(c, setup.default_project(ns)),
             )
-        if self._processes(ctx):
-            yield from self._processes_plan(ctx, docs)
-
-    def _makes_project(self, ctx: Context) -> bool:
-        return ctx.cluster.provider == "local" or self._processes(ctx)
-
-    def _processes_plan(self, ctx: Context, docs: list[install.Doc]) -> Iterator[Change]:
-        plane = self._plane(ctx)
-        wanted = processes.components(
-            plane.layout,
-            directory=self._bin_dir(ctx),
-            namespace=self.namespace(ctx),
-            sync_timeout=setup.sync_timeout(docs),
-        )
-        running = plane.extra_components(group="argocd")
-        if running != wanted or not all(plane.alive(c["name"]) for c in wanted):
-            names = ", ".join(processes.NAMES)
+        yield from how.plan(ctx, docs)
+        victims = self._redis_race_victims(ctx)
+        if victims:
             yield Change(
-                f"run Argo CD as local processes in the cluster's namespace ({names})",
-                lambda c: self._start_processes(c, wanted),
+                f"restart {', '.join(victims)}: created before Secret "
+                f"{ns}/{setup.REDIS_SECRET} (argocd-redis Secret race, #18993)",
+                lambda c: self._restart(c, victims),
             )
 
-    def _start_processes(self, ctx: Context, wanted: list[dict[str, Any]]) -> None:
-        plane = self._plane(ctx)
-        processes.write_kubeconfig(plane.layout, namespace=self.namespace(ctx))
-        plane.set_extra_components(wanted, group="argocd", clock=ctx.clock)
+    def _redis_race_victims(self, ctx: Context) -> list[str]:
+        """Pods that lost the argocd-redis Secret race: restarting them is the contract's
+        remedy (they never pick the Secret up by themselves)."""
+        ns = self.namespace(ctx)
+        try:
+            pods, _ = ctx.kube.list("v1", "Pod", namespace=ns)
+        except TemporaryError:
+            return []
+        return setup.redis_race_victims(pods, ctx.kube.get("v1", "Secret", setup.REDIS_SECRET, ns))
+
+    def _restart(self, ctx: Context, victims: list[str]) -> None:
+        ns = self.namespace(ctx)
+        for name in victims:
+            ctx.kube.delete("v1", "Pod", name, ns)
+        ctx.log.warning("argocd.redis_race", namespace=ns, restarted=victims)
 
     def _has_project(self, ctx: Context) -> bool:
         try:
@@ -103,20 +158,16 @@ class ArgoCD(PlatformComponent):
         ns = self.namespace(ctx)
         docs = self.docs(ctx)
         crds = install.crd_refs(docs)
-        established = install.await_ready(ctx, crds, what="Argo CD CRDs Established")
+        established = install.readiness(ctx, crds)
         if not established.ok:
             return established
         ctx.kube.refresh_discovery()  # the new kinds, for the root app applied next
-        if self._processes(ctx):
-            plane = self._plane(ctx)
-            dead = [name for name in processes.NAMES if not plane.alive(name)]
-            if dead:
-                return Verdict.waiting(
-                    f"Argo CD processes not running: {', '.join(dead)}",
-                    *(f"see {plane.layout.log_file(name)}" for name in dead),
-                )
+        how = self.mode(ctx)
+        running = how.running(ctx)
+        if not running.ok:
+            return running
         workloads = setup.gated_workloads(docs, ns)
-        ready = install.await_ready(ctx, workloads, what="Argo CD components")
+        ready = install.readiness(ctx, workloads)
         if not ready.ok:
             return self._not_ready(ctx, ready)
         if not setup.has_project(ctx.kube, ns):
@@ -129,39 +180,38 @@ class ArgoCD(PlatformComponent):
             return Verdict.waiting(
                 "argocd-cm lacks the Application health check", f"ConfigMap {ns}/argocd-cm"
             )
-        names = ", ".join(processes.NAMES if self._processes(ctx) else (r.name for r in workloads))
-        restarted = (
-            f"; restarted {', '.join(self.restarted)} (argocd-redis Secret race)"
-            if self.restarted
-            else ""
-        )
+        names = ", ".join(how.ready_names(workloads))
         return Verdict.passed(
             f"{len(crds)} CRDs Established; {names} ready; AppProject default "
-            f"present; Application health check in argocd-cm{restarted}"
+            "present; Application health check in argocd-cm"
         )
 
     def _not_ready(self, ctx: Context, ready: Verdict) -> Verdict:
-        """Pods that lost the argocd-redis Secret race are restarted, as the contract says to,
-        and the gate waits again; anything else is reported as it is."""
+        """Pods that lost the argocd-redis Secret race make the engine plan again (the plan
+        restarts them); anything else is reported as it is."""
         ns = self.namespace(ctx)
-        pods, _ = ctx.kube.list("v1", "Pod", namespace=ns)
-        secret = ctx.kube.get("v1", "Secret", setup.REDIS_SECRET, ns)
-        victims = setup.redis_race_victims(pods, secret)
+        victims = self._redis_race_victims(ctx)
         if victims:
-            for name in victims:
-                ctx.kube.delete("v1", "Pod", name, ns)
-            self.restarted.extend(v for v in victims if v not in self.restarted)
-            ctx.log.warning("argocd.redis_race", namespace=ns, restarted=victims)
-            return Verdict.waiting(
-                f"restarted {len(victims)} Argo CD pods created before Secret "
-                f"{ns}/{setup.REDIS_SECRET} (#18993); waiting for them again",
-                *(f"Pod {ns}/{name}" for name in victims),
+            return Verdict(
+                False,
+                f"{len(victims)} Argo CD pods were created before Secret "
+                f"{ns}/{setup.REDIS_SECRET} (#18993): they must be restarted",
+                tuple(f"Pod {ns}/{name}" for name in victims),
+                watching=ready.watching,
+                replan=True,
             )
+        secret = ctx.kube.get("v1", "Secret", setup.REDIS_SECRET, ns)
         waits_for_secret = any(
             "CreateContainerConfigError" in b and setup.REDIS_SECRET in b for b in ready.blocking
         )
         hint = (setup.redis_secret_missing_hint(ns),) if waits_for_secret and not secret else ()
-        return Verdict(False, ready.why, (*ready.blocking, *hint), failed=ready.failed)
+        return Verdict(
+            False,
+            ready.why,
+            (*ready.blocking, *hint),
+            failed=ready.failed,
+            watching=ready.watching,
+        )
 
 
 def _apply(ctx: Context, obj: install.Doc) -> None:

@@ -153,12 +153,12 @@ def webhook_serving(kube: Kube, docs: Sequence[Doc], *, check_ca: bool) -> Verdi
 
 
 # -- the probe ------------------------------------------------------------------------------
-def probe_wanted(profile: Profile, cluster: ClusterInfo) -> tuple[bool, str]:
+def probe_wanted(profile: Profile, *, controller_runs: bool) -> tuple[bool, str]:
     """Whether a LoadBalancer can get an address here, and why not."""
     asked = profile.components.metallb.probe
     if asked is not None:
         return asked, "turned off in the profile (components.metallb.probe: false)"
-    if cluster.provider == "local" and profile.components.metallb.mode != "processes":
+    if not controller_runs:
         return False, (
             "skipped on the local cluster: kwok runs no MetalLB controller, so "
             "nothing would assign the address (mode: processes runs a real one)"
