@@ -1,5 +1,8 @@
 """Is an object ready? kstatus's rules (contracts §2.1) plus what kstatus misses (§2.2), as pure
-functions over the dicts the API returns. Every verdict carries a reason a person can act on.
+functions over the dicts the API returns. Where kstatus has no rule for a kind (Ingress, HPA) or
+would call Current what Argo CD (``gitops-engine:pkg/health``) calls Progressing or Degraded,
+Argo CD's rule applies: no kind is ready by default when a peer would say it is not. Every
+verdict carries a reason a person can act on.
 
 Workloads, Jobs and Pods (and stall detection among a workload's pods) live in
 ``bootstrap.health.workloads``; this module dispatches and holds the rest.
@@ -7,17 +10,20 @@ Workloads, Jobs and Pods (and stall detection among a workload's pods) live in
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 from bootstrap.health.workloads import (
     Health,
+    after_grace,
     conditions,
     describe,
     epoch,
     failed,
     ok,
+    since_or_created,
     waiting,
     workload_rule,
 )
@@ -31,6 +37,7 @@ BUILTIN_GROUPS = frozenset(
     {
         "",
         "apps",
+        "extensions",
         "batch",
         "policy",
         "autoscaling",
@@ -77,7 +84,7 @@ def assess(obj: Obj | None, *, now: float | datetime, grace_seconds: float) -> H
         return rule(obj, epoch(now), grace_seconds)
     if group in BUILTIN_GROUPS:
         return _ready_condition(conds) or ok("exists")
-    return _custom(obj, conds)
+    return _custom(obj, conds, epoch(now), grace_seconds)
 
 
 def _ready_condition(conds: Mapping[str, Obj]) -> Health | None:
@@ -89,13 +96,111 @@ def _ready_condition(conds: Mapping[str, Obj]) -> Health | None:
     return waiting(f"not Ready: {describe(ready)}")
 
 
-def _custom(obj: Obj, conds: Mapping[str, Obj]) -> Health:
+# A custom resource's ``status.phase``, by what it says (compared case-insensitively). Argo CD's
+# Workflow rule (health_argo.go) is the model: Pending and Running are Progressing.
+WAITING_PHASES = frozenset(
+    p.casefold()
+    for p in (
+        "Pending",
+        "Running",
+        "Provisioning",
+        "Progressing",
+        "Creating",
+        "Updating",
+        "Upgrading",
+        "Installing",
+        "Initializing",
+        "Deploying",
+        "Starting",
+        "Reconciling",
+        "Scaling",
+        "Waiting",
+        "InProgress",
+        "Unknown",
+        "Terminating",
+        "Deleting",
+    )
+)
+FAILED_PHASES = frozenset(
+    p.casefold() for p in ("Failed", "Error", "Errored", "Degraded", "Unhealthy", "Crashed")
+)
+READY_PHASES = frozenset(
+    p.casefold()
+    for p in (
+        "Ready",
+        "Succeeded",
+        "Active",
+        "Available",
+        "Bound",
+        "Healthy",
+        "Complete",
+        "Completed",
+        "Deployed",
+        "Installed",
+        "Provisioned",
+        "Established",
+    )
+)
+
+
+def _custom(obj: Obj, conds: Mapping[str, Obj], now: float, grace: float) -> Health:
+    """A Ready condition decides; then kstatus-style generic conditions; then ``status.phase``;
+    a status with none of these is Current, as kstatus and Argo CD would say."""
     verdict = _ready_condition(conds)
     if verdict is not None:
         return verdict
     if not obj.get("status"):
         return waiting("no status yet: its controller has not reconciled it")
-    return ok("has a status and no Ready condition to wait for")
+    verdict = _generic_conditions(obj, conds, now, grace) or _custom_phase(obj, now, grace)
+    if verdict is not None:
+        return verdict
+    return ok("has a status, and no Ready condition or phase to wait for")
+
+
+def _generic_conditions(
+    obj: Obj, conds: Mapping[str, Obj], now: float, grace: float
+) -> Health | None:
+    """Abnormal-true ``Failed``/``Degraded`` (like kstatus's Stalled, but after the grace: an
+    operator may report either while what it needs starts), then ``Available``."""
+    for name in ("Failed", "Degraded"):
+        cond = conds.get(name)
+        if cond is not None and cond.get("status") == "True":
+            return after_grace(describe(cond), since_or_created(cond, obj), now, grace)
+    available = conds.get("Available")
+    if available is None:
+        return None
+    if available.get("status") == "True":
+        return ok("Available")
+    return waiting(f"not Available: {describe(available)}")
+
+
+def _custom_phase(obj: Obj, now: float, grace: float) -> Health | None:
+    """A ``status.phase`` that names a failed or unfinished state is no sign of readiness."""
+    status = obj.get("status") or {}
+    phase = status.get("phase")
+    if not isinstance(phase, str) or not phase:
+        return None
+    said = next((str(status[k]) for k in ("message", "reason") if status.get(k)), "")
+    detail = f"phase {phase}" + (f": {said}" if said else "")
+    key = phase.casefold()
+    if key in FAILED_PHASES or key.endswith(("failed", "error", "backoff")):
+        # No peer times a phase; we count the grace from creation (Argo CD fails at once).
+        return after_grace(detail[:300], since_or_created(None, obj), now, grace)
+    if key in WAITING_PHASES:
+        return waiting(f"{detail} (waiting for a ready phase)"[:300])
+    if key in READY_PHASES:
+        return ok(f"phase {phase}")
+    # kstatus and Argo CD ignore a phase they do not know; so do we, but say so.
+    return ok(f"phase {phase}, which names no failed or unfinished state")
+
+
+def _lb_address(obj: Obj) -> str | None:
+    """The first ``status.loadBalancer.ingress`` entry's IP or hostname."""
+    for entry in ((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
+        address = entry.get("ip") or entry.get("hostname")
+        if address:
+            return str(address)
+    return None
 
 
 def _service(obj: Obj, _now: float, _grace: float) -> Health:
@@ -104,11 +209,73 @@ def _service(obj: Obj, _now: float, _grace: float) -> Health:
         return ok(f"{spec.get('type', 'ClusterIP')} Service exists")
     if not spec.get("clusterIP"):
         return waiting("no cluster IP yet")
-    for entry in ((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
-        address = entry.get("ip") or entry.get("hostname")
-        if address:
-            return ok(f"LoadBalancer address {address}")
+    # Stricter than kstatus (clusterIP only): the LB address must be assigned (§2.2).
+    address = _lb_address(obj)
+    if address:
+        return ok(f"LoadBalancer address {address}")
     return waiting("no LoadBalancer address yet (is a load-balancer pool configured?)")
+
+
+def _ingress(obj: Obj, _now: float, _grace: float) -> Health:
+    """Argo CD's health_ingress.go: Progressing until the controller publishes an address
+    (kstatus has no rule); it never fails."""
+    # Argo CD accepts any ingress entry; like the LoadBalancer rule we want an IP or hostname.
+    address = _lb_address(obj)
+    if address:
+        return ok(f"Ingress address {address}")
+    return waiting("no load-balancer address yet (is an ingress controller serving its class?)")
+
+
+HPA_V1_CONDITIONS = "autoscaling.alpha.kubernetes.io/conditions"
+# Argo CD's degraded reasons (FailedGetScale, FailedUpdateScale, FailedGetResourceMetric,
+# InvalidSelector) and the HPA controller's other ``Failed*`` reasons and refusals.
+HPA_REFUSALS = frozenset({"InvalidSelector", "AmbiguousSelector", "InvalidMetricSourceType"})
+
+
+def _hpa(obj: Obj, now: float, grace: float) -> Health:
+    """Argo CD's health_hpa.go (kstatus has no rule): a failure on AbleToScale or ScalingActive
+    is Degraded (here Failed after the grace: metrics lag a fresh install); AbleToScale=True or
+    ScalingLimited=True is Healthy; otherwise waiting to autoscale."""
+    conds = _hpa_conditions(obj)
+    # Stricter than Argo CD, which stops at the first AbleToScale=True even if metrics fail.
+    for cond in conds:
+        if _hpa_failure(cond):
+            return after_grace(describe(cond), since_or_created(cond, obj), now, grace)
+    for cond in conds:
+        if cond.get("type") in {"AbleToScale", "ScalingLimited"} and cond.get("status") == "True":
+            return ok(f"autoscaling: {describe(cond)}")
+    return waiting("waiting to autoscale: no AbleToScale=True from the HPA controller yet")
+
+
+def _hpa_failure(cond: Obj) -> bool:
+    reason = str(cond.get("reason") or "")
+    return (
+        cond.get("type") in {"AbleToScale", "ScalingActive"}
+        and cond.get("status") == "False"
+        and (reason.startswith("Failed") or reason in HPA_REFUSALS)
+    )
+
+
+def _hpa_conditions(obj: Obj) -> list[Obj]:
+    """``status.conditions``, or for autoscaling/v1 the JSON in its conditions annotation."""
+    found = (obj.get("status") or {}).get("conditions")
+    if not found:
+        annotations = (obj.get("metadata") or {}).get("annotations") or {}
+        try:
+            found = json.loads(annotations.get(HPA_V1_CONDITIONS) or "[]")
+        except ValueError:
+            found = []
+    return [c for c in found if isinstance(c, Mapping)] if isinstance(found, list) else []
+
+
+def _pvc(obj: Obj, _now: float, _grace: float) -> Health:
+    """kstatus's ``pvcConditions``; Lost (its volume is gone) is Argo CD's Degraded."""
+    phase = (obj.get("status") or {}).get("phase") or "unknown"
+    if phase == "Bound":
+        return ok("PVC Bound")
+    if phase == "Lost":
+        return failed("PVC Lost: its PersistentVolume no longer exists")
+    return waiting(f"PVC is {phase}, not Bound")
 
 
 def _crd(obj: Obj, _now: float, _grace: float) -> Health:
@@ -193,7 +360,10 @@ _ALWAYS: Rule = lambda obj, _now, _grace: ok(f"{obj.get('kind')} exists")  # noq
 _RULES: dict[tuple[str, str], Rule] = {
     ("", "Service"): _service,
     ("", "Namespace"): _phase("Active", "Namespace"),
-    ("", "PersistentVolumeClaim"): _phase("Bound", "PVC"),
+    ("", "PersistentVolumeClaim"): _pvc,
+    ("networking.k8s.io", "Ingress"): _ingress,
+    ("extensions", "Ingress"): _ingress,
+    ("autoscaling", "HorizontalPodAutoscaler"): _hpa,
     ("apiextensions.k8s.io", "CustomResourceDefinition"): _crd,
     ("apiregistration.k8s.io", "APIService"): _condition("Available", "APIService"),
     ("bitnami.com", "SealedSecret"): _sealed_secret,

@@ -1,6 +1,8 @@
 """The verdict type, and the readiness rules for workloads: Deployment, StatefulSet, DaemonSet,
-Job and Pod (kstatus, contracts §2.1, with the §2.2 changes), plus stall detection among a
-workload's pods. ``bootstrap.health.assess`` is the public face; this module does no I/O.
+ReplicaSet (and ReplicationController), Job and Pod (kstatus, contracts §2.1, with the §2.2
+changes, and Argo CD's ``gitops-engine:pkg/health`` where kstatus only waits), plus stall
+detection among a workload's pods. ``bootstrap.health.assess`` is the public face; this module
+does no I/O.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ Status = Literal["Current", "InProgress", "Failed", "NotFound"]
 # Waiting reasons that will not clear by themselves: failed at once (as kstatus does) ...
 CRASHING = frozenset({"CrashLoopBackOff"})
 # ... or once they have lasted the caller's grace period (an image or a Secret may still appear).
+# Argo CD (health_pod.go) calls any ``Err*``, ``*Error`` or ``*BackOff`` reason Degraded too.
 STUCK = frozenset({"ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError"})
 # kstatus fails a pod Unschedulable for 15 s; we wait at least that, or the grace if longer.
 UNSCHEDULABLE_SECONDS = 15.0
@@ -86,6 +89,15 @@ def epoch_of(stamp: object) -> float | None:
         return None
 
 
+def since_or_created(cond: Obj | None, obj: Obj) -> float | None:
+    """When a condition last changed, else when the object was created (kstatus times an
+    Unschedulable pod from ``creationTimestamp``); None when neither is known."""
+    since = epoch_of((cond or {}).get("lastTransitionTime"))
+    if since is not None:
+        return since
+    return epoch_of((obj.get("metadata") or {}).get("creationTimestamp"))
+
+
 def _n(section: Obj, key: str, default: int = 0) -> int:
     value = section.get(key)
     return int(value) if value is not None else default
@@ -93,6 +105,8 @@ def _n(section: Obj, key: str, default: int = 0) -> int:
 
 def _deployment(obj: Obj, _now: float, _grace: float) -> Health:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    if spec.get("paused"):  # Argo CD: Suspended; Helm's legacy wait: not ready
+        return waiting("Deployment is paused: resume it with `kubectl rollout resume`")
     conds = conditions(obj)
     progressing = conds.get("Progressing") or {}
     if progressing.get("reason") == "ProgressDeadlineExceeded":
@@ -145,10 +159,35 @@ def _statefulset(obj: Obj, _now: float, _grace: float) -> Health:
     return ok(f"{ready}/{want} replicas ready")
 
 
+def _replicaset(obj: Obj, now: float, grace: float) -> Health:
+    """kstatus's ``replicasetConditions`` (ready is checked before available, so the reason
+    names the first gap); ReplicaFailure is Argo CD's Degraded, here after the grace, since a
+    quota or an admission webhook that refuses pods may still clear (kstatus only waits)."""
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    failure = conditions(obj).get("ReplicaFailure")
+    if failure is not None and failure.get("status") == "True":
+        return after_grace(describe(failure), since_or_created(failure, obj), now, grace)
+    want = _n(spec, "replicas", 1)
+    for key, what in (
+        ("fullyLabeledReplicas", "labelled"),
+        ("readyReplicas", "ready"),
+        ("availableReplicas", "available"),
+    ):
+        if want > _n(status, key):
+            return waiting(f"{_n(status, key)}/{want} replicas {what}")
+    if _n(status, "replicas") > want:
+        return waiting(f"{_n(status, 'replicas') - want} extra replicas pending termination")
+    return ok(f"{want}/{want} replicas available")
+
+
 def _daemonset(obj: Obj, _now: float, _grace: float) -> Health:
-    status = obj.get("status") or {}
-    if "observedGeneration" not in status:
+    """kstatus's ``daemonsetConditions``: generation, observedGeneration and
+    desiredNumberScheduled must all be set before the counts mean anything (else 0/0)."""
+    meta, status = obj.get("metadata") or {}, obj.get("status") or {}
+    if meta.get("generation") is None or status.get("observedGeneration") is None:
         return waiting("the DaemonSet controller has not observed it yet")
+    if status.get("desiredNumberScheduled") is None:
+        return waiting("the DaemonSet controller has not counted its nodes yet")
     desired = _n(status, "desiredNumberScheduled")
     for key, what in (
         ("currentNumberScheduled", "scheduled"),
@@ -170,11 +209,12 @@ def _job(obj: Obj, _now: float, _grace: float) -> Health:
         return failed(f"Job failed: {cond.get('reason', '')}: {cond.get('message', '')}".strip())
     if conds.get("Complete", {}).get("status") == "True":
         return ok(f"Job complete ({_n(status, 'succeeded')} succeeded)")
-    if spec.get("suspend"):
+    if spec.get("suspend"):  # stricter than kstatus (Current when suspended), per §2.2
         return waiting("Job suspended")
     if not status.get("startTime"):
         return waiting("Job not started yet")
     want = _n(spec, "completions", 1)
+    # Stricter than kstatus (Current once started): a gate Job must complete (§2.2).
     return waiting(
         f"Job running: {_n(status, 'active')} active, {_n(status, 'succeeded')}/{want} succeeded"
     )
@@ -185,31 +225,57 @@ def _pod(obj: Obj, now: float, grace: float) -> Health:
     phase = status.get("phase") or "Pending"
     if phase == "Succeeded":
         return ok("Pod succeeded")
-    if phase == "Failed":
-        return failed(f"Pod failed: {status.get('reason') or status.get('message') or 'exited'}")
+    if phase == "Failed":  # stricter than kstatus (Current), as Argo CD (Degraded), per §2.2
+        return failed(f"Pod failed: {_pod_failure(status)}"[:300])
     stall = pod_stall(obj, now, grace)
     if stall is not None:
         return stall
     policy = spec.get("restartPolicy") or "Always"
-    if phase == "Running" and policy != "Always":
+    if phase == "Running" and policy != "Always":  # stricter than kstatus, per §2.2
         return waiting(f"Pod running; restartPolicy {policy} means it must succeed")
     if phase == "Running":
         if ready(obj):
             return ok("Pod running and Ready")
         return waiting("Pod running but not Ready")
+    if phase != "Pending":
+        return waiting(f"Pod phase {phase}: its node may be unreachable")
     scheduled = conditions(obj).get("PodScheduled")
     return waiting("Pod pending" + (f": {describe(scheduled)}" if scheduled else ""))
+
+
+def _pod_failure(status: Obj) -> str:
+    """Why a pod failed, as Argo CD words it: the pod's reason and message, else the first
+    container that ended badly."""
+    own = ": ".join(str(status[k]) for k in ("reason", "message") if status.get(k))
+    if own:
+        return own
+    for cs in _container_statuses(status):
+        done = (cs.get("state") or {}).get("terminated") or {}
+        if done.get("message") or done.get("reason") == "OOMKilled":
+            return f"container {cs.get('name')}: {done.get('message') or 'OOMKilled'}"
+        if done.get("exitCode"):
+            return f"container {cs.get('name')} exited with code {done['exitCode']}"
+    return "exited"
+
+
+def _container_statuses(status: Obj) -> list[Obj]:
+    return [
+        *(status.get("initContainerStatuses") or []),
+        *(status.get("containerStatuses") or []),
+    ]
+
+
+def _stuck(reason: object) -> bool:
+    """A waiting reason that may clear but usually will not: ours, and Argo CD's patterns."""
+    if not isinstance(reason, str):
+        return False
+    return reason in STUCK or reason.startswith("Err") or reason.endswith(("Error", "BackOff"))
 
 
 def pod_stall(pod: Obj, now: float, grace: float) -> Health | None:
     """A container crashing or stuck, or the pod Unschedulable: Failed once past its grace,
     InProgress (with the reason) before; None when nothing is stuck."""
-    status = pod.get("status") or {}
-    statuses = [
-        *(status.get("initContainerStatuses") or []),
-        *(status.get("containerStatuses") or []),
-    ]
-    for cs in statuses:
+    for cs in _container_statuses(pod.get("status") or {}):
         waiting_state = (cs.get("state") or {}).get("waiting") or {}
         reason = waiting_state.get("reason")
         detail = f"container {cs.get('name')}: {reason}"
@@ -217,17 +283,18 @@ def pod_stall(pod: Obj, now: float, grace: float) -> Health | None:
             detail += f": {waiting_state['message']}"
         if reason in CRASHING:
             return failed(detail[:300])
-        if reason in STUCK:
-            return _after_grace(detail, _started(pod, cs), now, grace)
+        if _stuck(reason):
+            return after_grace(detail, _started(pod, cs), now, grace)
     scheduled = conditions(pod).get("PodScheduled") or {}
     if scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
-        since = scheduled.get("lastTransitionTime")
         limit = max(grace, UNSCHEDULABLE_SECONDS)
-        return _after_grace(describe(scheduled), epoch(since) if since else None, now, limit)
+        return after_grace(describe(scheduled), since_or_created(scheduled, pod), now, limit)
     return None
 
 
-def _after_grace(detail: str, since: float | None, now: float, grace: float) -> Health:
+def after_grace(detail: str, since: float | None, now: float, grace: float) -> Health:
+    """Failed once ``detail`` has lasted ``grace`` seconds since ``since``; InProgress before,
+    and while its start is unknown."""
     if since is None:
         return waiting(f"{detail} (start time unknown)"[:300])
     age = now - since
@@ -290,10 +357,18 @@ _WORKLOADS: dict[tuple[str, str], Rule] = {
     ("apps", "Deployment"): _deployment,
     ("apps", "StatefulSet"): _statefulset,
     ("apps", "DaemonSet"): _daemonset,
+    ("apps", "ReplicaSet"): _replicaset,
+    # kstatus also maps the long-gone extensions/v1beta1 workloads.
+    ("extensions", "Deployment"): _deployment,
+    ("extensions", "DaemonSet"): _daemonset,
+    ("extensions", "ReplicaSet"): _replicaset,
+    # Same status fields as a ReplicaSet; Helm's legacy wait checks it, kstatus does not.
+    ("", "ReplicationController"): _replicaset,
     ("batch", "Job"): _job,
     ("", "Pod"): _pod,
 }
-WORKLOAD_KINDS = frozenset({("apps", "Deployment"), ("apps", "StatefulSet"), ("apps", "DaemonSet")})
+# Workloads whose pods are checked for stalls while they are not Current.
+WORKLOAD_KINDS = frozenset(key for key in _WORKLOADS if key[1] not in {"Job", "Pod"})
 
 
 def workload_rule(group: str, kind: object) -> Rule | None:

@@ -128,10 +128,10 @@ ROWS: list[tuple[str, dict | None, str, str]] = [
     ("CR without status", obj(WIDGET, "Widget", spec={"a": 1}), "InProgress", "no status yet"),
     ("CR with an empty status", obj(WIDGET, "Widget", status={}), "InProgress", "no status yet"),
     (
-        "CR with status, no conditions",
-        obj(WIDGET, "Widget", status={"phase": "x"}),
+        "CR with status, no conditions or phase",
+        obj(WIDGET, "Widget", status={"message": "configured"}),
         "Current",
-        "no Ready",
+        "no Ready condition or phase",
     ),
     # -- always ready once they exist ------------------------------------------------------
     *[
@@ -342,6 +342,7 @@ ROWS: list[tuple[str, dict | None, str, str]] = [
         obj(
             "apps/v1",
             "DaemonSet",
+            generation=1,
             status={
                 "observedGeneration": 1,
                 **dict.fromkeys(
@@ -364,6 +365,7 @@ ROWS: list[tuple[str, dict | None, str, str]] = [
         obj(
             "apps/v1",
             "DaemonSet",
+            generation=1,
             status={
                 "observedGeneration": 1,
                 "desiredNumberScheduled": 2,
