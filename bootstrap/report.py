@@ -51,6 +51,8 @@ class Report:
     cluster: dict[str, str] = field(default_factory=dict)
     stages: list[StageResult] = field(default_factory=list)
     waves: list[WaveResult] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    """Children the root pruned during the walk (never waited on)."""
     started: str = field(default_factory=lambda: now_iso())
     finished: str | None = None
 

@@ -39,6 +39,7 @@ class SyncWaves(Stage):
 
     def _walk(self, ctx: Context) -> None:
         results: list[WaveResult] = ctx.report.waves if ctx.report is not None else []
+        pruned: list[str] = ctx.report.pruned if ctx.report is not None else []
         results.clear()  # a retried stage walks again from the start
         walk = Walk(
             ctx.kube,
@@ -46,6 +47,7 @@ class SyncWaves(Stage):
             clock=ctx.clock,
             log=ctx.log.bind(stage=self.name),
             results=results,
+            pruned=pruned,
         )
         walk.run()
 

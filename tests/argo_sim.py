@@ -43,6 +43,7 @@ BEHAVIOURS = (
     "comparison_error",
     "comparison_error_forever",
     "stale_health",
+    "stale_degraded",
 )
 
 
@@ -380,6 +381,9 @@ class ArgoSim:
         if child.script.behaviour == "stale_health" and child.health == "Progressing":
             self._done(child, consume)  # its resources had settled: a fresh look sees it
             return
+        if child.script.behaviour == "stale_degraded" and child.health == "Degraded":
+            self._done(child, consume)  # its CRD is Established by now: a fresh look sees it
+            return
         self._write(child, consume)
 
     def _operate(self, obj: Obj, child: _Child) -> None:
@@ -627,6 +631,7 @@ class ArgoSim:
             "progressing": self._progressing,
             "stale_health": self._progressing,
             "degraded": self._progressing,
+            "stale_degraded": self._progressing,
             "stuck_hook": self._stuck_hook,
             "retry_pending": self._retry_pending,
             "autosync_failed": self._autosync_failed,
@@ -638,7 +643,7 @@ class ArgoSim:
 
     def _progressing(self, child: _Child) -> None:
         name = child.script.name
-        if child.script.behaviour == "degraded":
+        if child.script.behaviour in {"degraded", "stale_degraded"}:
             state, message = "Degraded", f'Deployment "{name}" exceeded its progress deadline'
         else:
             state, message = "Progressing", "Waiting for rollout to finish: 0 of 2 available"

@@ -127,6 +127,8 @@ def print_summary(run: report.Report, out: TextIO, *, report_file: Path) -> None
         lines.append(f"  converged: {', '.join(took[name] for name in converged)}")
     if run.waves:
         lines.append(f"  waves: {', '.join(_wave_line(w) for w in run.waves)}")
+    if run.pruned:
+        lines.append(f"  pruned by the root (not waited on): {', '.join(run.pruned)}")
     if skipped:
         lines.append(f"  skipped: {', '.join(skipped)}")
     lines += [f"  failed: {s.name}: {s.why}" for s in failed]

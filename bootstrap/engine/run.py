@@ -169,7 +169,8 @@ class Engine:
             result.status, result.why = "failed", "interrupted"
             raise
         except ClusterbootError as err:
-            result.status, result.why = "failed", str(err)
+            # the report names the stage: "sync_waves: sync_waves: ..." says it twice
+            result.status, result.why = "failed", str(err).removeprefix(f"{name}: ")
         except Exception as err:  # a bug: still report it, with the stage named
             bound.debug("stage.crash", traceback=traceback.format_exc())
             result.status, result.why = "failed", f"unexpected {type(err).__name__}: {err}"

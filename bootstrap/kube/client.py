@@ -189,6 +189,10 @@ class Kube:
                 _request_timeout=(5, timeout_seconds + 10),
             )
             for event in stream:
+                if not isinstance(event, dict):  # what a socket shut by ``cancel`` leaves
+                    if guard.is_set():
+                        return
+                    raise TemporaryError(f"watch {kind}: unreadable event {event!r:.80}")
                 raw = event.get("raw_object") or _plain(event["object"])
                 if event["type"] == "ERROR" and raw.get("code") == 410:
                     raise Expired(str(raw.get("message", "resource version too old")))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bootstrap.health.workloads import epoch_of
+from bootstrap.kube.client import FIELD_MANAGER
 
 API_VERSION = "argoproj.io/v1alpha1"
 GROUP = "argoproj.io"
@@ -81,17 +82,58 @@ class ChildRef:
 
 
 def child_refs(root: Obj) -> list[ChildRef]:
-    """The Applications the root's last comparison lists (its desired children) in the root's
-    own namespace (the one clusterboot watches)."""
-    namespace = (root.get("metadata") or {}).get("namespace")
+    """The Applications the root's last comparison lists as desired children, in the root's own
+    namespace (the one clusterboot watches). An entry marked ``requiresPruning`` is one the
+    root no longer renders: it is on its way out, not a child (see ``pruned_refs``)."""
     return [
         ChildRef(r["name"], int(r["syncWave"]) if "syncWave" in r else None)
+        for r in _listed_apps(root)
+        if not r.get("requiresPruning")
+    ]
+
+
+def pruned_refs(root: Obj) -> list[str]:
+    """The Applications the root lists only to prune them."""
+    return [r["name"] for r in _listed_apps(root) if r.get("requiresPruning")]
+
+
+def _listed_apps(root: Obj) -> list[Obj]:
+    namespace = (root.get("metadata") or {}).get("namespace")
+    return [
+        r
         for r in resources(root)
         if r.get("kind") == KIND
         and r.get("group") == GROUP
         and r.get("name")
         and r.get("namespace", namespace) in {namespace, None, ""}
     ]
+
+
+def applied_at(app: Obj, manager: str = FIELD_MANAGER) -> float | None:
+    """When ``manager`` last changed the fields it applies (managedFields' ``time``): for the
+    root, when clusterboot last changed the spec Argo CD must compare."""
+    times = [
+        epoch_of(entry.get("time"))
+        for entry in (app.get("metadata") or {}).get("managedFields") or []
+        if entry.get("manager") == manager and entry.get("operation") == "Apply"
+    ]
+    known = [t for t in times if t is not None]
+    return max(known) if known else None
+
+
+def picture_stale(app: Obj) -> str | None:
+    """Why the app's status is not yet about the spec clusterboot applied: reconciled before
+    that apply (whole seconds, as Argo CD stamps them), or compared against another source."""
+    status = app.get("status") or {}
+    reconciled = epoch_of(status.get("reconciledAt"))
+    applied = applied_at(app)
+    if reconciled is not None and applied is not None and reconciled < int(applied):
+        return "status older than the spec clusterboot applied"
+    compared = ((status.get("sync") or {}).get("comparedTo") or {}).get("source")
+    source = (app.get("spec") or {}).get("source")
+    if compared and source and _source_key(compared) != _source_key(source):
+        return "status compared against an older spec"
+    return None
 
 
 def verdict(
@@ -112,7 +154,7 @@ def verdict(
     if app is None:
         return AppVerdict("waiting", "not created yet")
     seen = Seen(now, grace, changed_at, since, refreshes, syncs, limits, revisions or {})
-    rules = (_ours_pending, _stale, _behind, _degraded, _operation, _conditions, _sync_and_health)
+    rules = (_ours_pending, _stale, _behind, _operation, _conditions, _degraded, _sync_and_health)
     for rule in rules:
         found = rule(app, seen)
         if found is not None:
@@ -198,12 +240,73 @@ def revision_behind(app: Obj, revisions: Mapping[str, str]) -> str | None:
     return f"Argo CD has not compared commit {want[:8]} yet (its status is of {have[:8] or 'none'})"
 
 
+PERMANENT = (
+    "no matches for kind",
+    "could not find the requested resource",
+    "plugin not found",
+    "unable to find plugin",
+    "could not find plugin",
+    "couldn't find plugin",
+)
+"""Messages that say waiting cannot help: a kind no CRD defines, a config-management plugin
+that is not installed."""
+
+
+def permanent_cause(app: Obj) -> str | None:
+    """A reason already known to be permanent, from the app's conditions, its health or its
+    resources' health; None when nothing says so."""
+    status = app.get("status") or {}
+    texts = [f"{c.get('type')}: {c.get('message', '')}" for c in status.get("conditions") or []]
+    health = status.get("health") or {}
+    texts.append(str(health.get("message") or ""))
+    texts += [
+        f"{_where(r)}: {(r.get('health') or {}).get('message', '')}"
+        for r in status.get("resources") or []
+    ]
+    return next((t for t in texts if any(p in t.lower() for p in PERMANENT)), None)
+
+
+def known_broken(app: Obj) -> str | None:
+    """Why ``app`` will fail whatever the walk waits for, if that is known already: a
+    ComparisonError or InvalidSpecError (Argo CD cannot render it), or a permanent cause."""
+    for condition in (app.get("status") or {}).get("conditions") or []:
+        if condition.get("type") in NEEDS_REFRESH:
+            return f"{condition['type']}: {condition.get('message', '')}".rstrip(": ")
+    return permanent_cause(app)
+
+
 def _degraded(app: Obj, seen: Seen) -> AppVerdict | None:
+    """Degraded is tolerated for the grace (Argo CD may judge an app Degraded while a CRD it
+    installs is still being Established, and keep that verdict until its next resync), then
+    re-checked with a hard refresh, and only then a failure; at once when the cause is known to
+    be permanent. The verdict names the resource inside the app that is Degraded."""
     health = app["status"].get("health") or {}
     if health.get("status") != "Degraded":
         return None
-    message = health.get("message") or "a resource is Degraded"
-    return AppVerdict("failed", f"Degraded: {message}", details=tuple(diagnosis(app)))
+    lines = diagnosis(app)
+    what = (
+        lines[0]
+        if lines and not lines[0].startswith("health ")
+        else (health.get("message") or "a resource is Degraded")
+    )
+    permanent = permanent_cause(app)
+    if permanent is not None:
+        return AppVerdict("failed", f"Degraded: {permanent}", details=tuple(lines))
+    starts = [t for t in (seen.since, epoch_of(health.get("lastTransitionTime"))) if t is not None]
+    age = seen.now - min(starts) if starts else 0.0
+    if age <= seen.grace:
+        remedy: Remedy | None = "refresh" if age > seen.grace / 3 else None
+        return AppVerdict(
+            "waiting", f"Degraded for {age:.0f}s of {seen.grace:.0f}s grace: {what}", remedy=remedy
+        )
+    if seen.refreshes == 0:
+        return AppVerdict(
+            "waiting",
+            f"Degraded for {age:.0f}s: {what}; re-checking with a hard refresh before failing",
+            remedy="refresh",
+            at_once=True,
+        )
+    return AppVerdict("failed", f"Degraded for {age:.0f}s: {what}", details=tuple(lines))
 
 
 def _operation(app: Obj, seen: Seen) -> AppVerdict | None:

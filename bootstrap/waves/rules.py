@@ -167,17 +167,35 @@ GATE = "sync_waves"
 
 
 def failure(
-    wave: int | None, failed: Mapping[str, argo.AppVerdict], kids: Mapping[str, int]
+    wave: int | None,
+    failed: Mapping[str, argo.AppVerdict],
+    kids: Mapping[str, int],
+    *,
+    later: Mapping[str, str] | None = None,
+    pending: Mapping[str, str] | None = None,
 ) -> GateFailed:
-    """Every failed app with its reason, then each of its unhealthy resources."""
+    """Every failed app of the wave with its reason and each of its unhealthy resources, then
+    the apps not passed yet that are already known to be broken (``would also fail``), then the
+    wave's other apps not passing yet with their state: one run names everything that is
+    wrong."""
     lines: list[str] = []
-    for name, verdict in failed.items():
+    for name, verdict in sorted(failed.items()):
         lines.append(f"{name} (wave {kids[name]}): {verdict.why}")
-        lines += [f"{name}: {detail}" for detail in verdict.details]
-    first = next(iter(failed))
+        lines += [f"{name}: {detail}" for detail in verdict.details if detail not in verdict.why]
+    for name, why in (later or {}).items():
+        lines.append(f"would also fail: {name} (wave {kids[name]}): {why}")
+    for name, why in sorted((pending or {}).items()):
+        lines.append(f"not passing yet: {name} (wave {kids[name]}): {why}")
+    names = sorted(failed)
+    if len(names) == 1:
+        head = f"{names[0]} failed: {failed[names[0]].why}"
+    else:
+        head = f"{len(names)} apps failed: {', '.join(names)}"
+    if later:
+        head += f"; {len(later)} in later waves would also fail"
     return GateFailed(
         GATE,
-        f"wave {wave}: {first} failed: {failed[first].why}",
+        f"wave {wave}: {head}",
         blocking=lines,
         hint="fix the resources listed (their manifests in git, or the cluster); "
         "waiting longer will not help",

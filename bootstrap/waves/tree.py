@@ -12,6 +12,8 @@ from bootstrap.waves.argo import (
     TRACKING,
     Obj,
     child_refs,
+    picture_stale,
+    pruned_refs,
     resources,
     revision_behind,
     wave_of,
@@ -44,6 +46,9 @@ class ChildIndex:
 
     def __init__(self) -> None:
         self.kids: dict[str, int] = {}
+        self.pruned: set[str] = set()
+        """Apps the root prunes (listed with requiresPruning) or that are being deleted: never
+        children, whatever their wave."""
         self.version = 0
         """Bumped whenever ``kids`` changed."""
         self._key: tuple[object, int] | None = None
@@ -61,8 +66,12 @@ class ChildIndex:
             self._root, self._names, self.kids = meta["name"], set(), {}
             self._listed = {ref.name: ref.wave for ref in child_refs(root)}
             self._sets = set(generators(root))
+            self.pruned = set(pruned_refs(root))
             for name, wave in self._listed.items():
-                self.kids[name] = 0 if wave is None else wave
+                if deleting(apps.get(name)):
+                    self.pruned.add(name)
+                else:
+                    self.kids[name] = 0 if wave is None else wave
         self._key = key
         changed = False
         for name in self._names - apps.keys():
@@ -70,18 +79,29 @@ class ChildIndex:
                 changed |= self.kids.pop(name, None) is not None
         for name in apps.keys() - self._names:
             wave = self._wave(apps[name])
-            if wave is not None and self.kids.get(name) != wave:
+            if wave is None:
+                continue
+            if deleting(apps[name]):
+                self.pruned.add(name)
+                changed |= self.kids.pop(name, None) is not None
+            elif self.kids.get(name) != wave:
                 self.kids[name], changed = wave, True
         self._names = set(apps)
         if changed or (before is not None and before != self.kids):
             self.version += 1
         return self.kids
 
+    def drop(self, name: str) -> None:
+        """An app the walk saw being deleted: pruned, no longer a child."""
+        self.pruned.add(name)
+        if self.kids.pop(name, None) is not None:
+            self.version += 1
+
     def _wave(self, app: Obj) -> int | None:
         """The app's wave if it is a child, else None."""
         meta = app.get("metadata") or {}
         name = meta.get("name", "")
-        if name == self._root:
+        if name == self._root or name in self.pruned:
             return None
         if name in self._listed:
             wave = self._listed[name]
@@ -124,7 +144,7 @@ def root_blockers(
     status = root.get("status") or {}
     if not status.get("reconciledAt"):
         return [f"root Application {name}: not reconciled by Argo CD yet"]
-    behind = revision_behind(root, revisions or {})
+    behind = revision_behind(root, revisions or {}) or picture_stale(root)
     if behind is not None:
         return [f"root Application {name}: {behind}"]
     found = list(pending)
@@ -134,6 +154,10 @@ def root_blockers(
         detail = "".join(f"; {c.get('type')}: {c.get('message', '')}" for c in errors[:1])
         found.append(f"root Application {name}: {sync}{detail}")
     return found
+
+
+def deleting(app: Obj | None) -> bool:
+    return bool(((app or {}).get("metadata") or {}).get("deletionTimestamp"))
 
 
 def _tracked(meta: Obj, root: str) -> bool:

@@ -3,9 +3,14 @@ wave gated on every child passing ``argo.verdict``; stale or stuck children nudg
 API (hard or normal refresh, explicit sync, never over an operation in flight). One watch feeds
 it all, and a wave is entered in the same pass that sees the previous one pass.
 
-Events: ``wave.start``, ``app.passed``, ``app.refresh``, ``app.recheck``, ``app.sync``,
-``wave.done`` and ``progress`` (the console's live line: wave n: k/m healthy, the slowest app
-and why).
+Waves are released in ascending order of their current numbers, and never a lower number
+after a higher one: a child whose wave moves below a wave already released joins the wave
+being walked. A child the root prunes, or that is being deleted, is never waited on (it is
+reported as pruned); no wave without apps is reported.
+
+Events: ``wave.start``, ``wave.resume`` (stragglers that moved below the last released wave),
+``app.passed``, ``app.pruned``, ``app.refresh``, ``app.recheck``, ``app.sync``, ``wave.done`` and
+``progress`` (the console's live line: wave n: k/m healthy, the slowest app and why).
 """
 
 from __future__ import annotations
@@ -37,12 +42,14 @@ class Walk:
         clock: Clock,
         log: Any,
         results: list[WaveResult],
+        pruned: list[str] | None = None,
         stats: Stats | None = None,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.kube, self.settings, self.clock, self.log, self.wall = kube, settings, clock, log, wall
         self.stats = stats or Stats()
         self.results = results
+        self.pruned = pruned if pruned is not None else []
         self.signal = Signal()
         self.feed = Feed(kube, settings.namespace, self.stats, signal=self.signal)
         self.sets: Feed | None = None  # ApplicationSets, followed once the root lists one
@@ -52,6 +59,7 @@ class Walk:
         self.left: dict[int, set[str]] = {}  # wave -> children not passed yet
         self.sizes: dict[int, int] = {}  # wave -> children
         self.wave: int | None = None
+        self.released: int | None = None  # the highest wave entered
         self.wave_started = self.wave_until = 0.0
         self.until = clock.now() + settings.deadline
         self._built = -1
@@ -74,6 +82,8 @@ class Walk:
             for feed in (self.feed, self.sets):
                 if feed is not None:
                     feed.stop()
+            self.results[:] = [r for r in self.results if r.apps]
+            self.pruned[:] = sorted(set(self.pruned) | (self.index.pruned - self.passed))
 
     def _step(self, apps: dict[str, Obj], root: Obj | None, kids: dict[str, int]) -> bool:
         """Judge the current wave; enter the next at once when it passed. True: all done.
@@ -93,13 +103,22 @@ class Walk:
                     self._expire(self.until, {"children": blockers[0]}, apps, kids)
                     self._progress(None, f"waiting for the children: {blockers[0]}")
                     return False
-                self._enter(min(self.left), kids)
+                self._enter(self._next_wave(), kids)
             wave = self.wave
             assert wave is not None
             gate = {n: w for w, names in self.left.items() if w <= wave for n in names}
             if not self._judge(apps, gate, kids):
                 return False
             self._finish_wave()
+
+    def _next_wave(self) -> int:
+        """The lowest wave left above the last one released; stragglers that moved below it
+        are walked with it again (never a lower wave after a higher one)."""
+        above = [w for w in self.left if self.released is None or w > self.released]
+        if above:
+            return min(above)
+        assert self.released is not None
+        return self.released
 
     def _rebuild(self, kids: dict[str, int]) -> None:
         """Group the children not passed yet by wave, when the set of children changed."""
@@ -129,6 +148,9 @@ class Walk:
         now = self.wall()
         waiting: dict[str, argo.AppVerdict] = {}
         for name, wave in gate.items():
+            if tree.deleting(apps.get(name)):
+                self._prune(name, wave)
+                continue
             verdict = self._verdict(name, apps.get(name), now)
             if verdict.outcome == "passed":
                 self._pass(name, wave, apps.get(name))
@@ -137,7 +159,9 @@ class Walk:
         failed = {n: v for n, v in waiting.items() if v.outcome == "failed"}
         if failed:
             self._record(apps, kids, waiting)
-            raise rules.failure(self.wave, failed, kids)
+            later = self._known_broken(apps, kids, failed)
+            pending = {n: v.why for n, v in waiting.items() if n not in failed and n not in later}
+            raise rules.failure(self.wave, failed, kids, later=later, pending=pending)
         if not waiting:
             return True
         for name, verdict in waiting.items():
@@ -150,6 +174,31 @@ class Walk:
         line = f"{healthy}/{total} healthy; slowest {slowest}: {waiting[slowest].why}"
         self._progress((self.wave, healthy), f"wave {self.wave}: {line}", slowest=slowest)
         return False
+
+    def _known_broken(
+        self, apps: dict[str, Obj], kids: dict[str, int], failed: Iterable[str]
+    ) -> dict[str, str]:
+        """Children not passed yet, in this wave or later ones, that already show a permanent
+        error: they would fail too, and the user learns of them in the same run."""
+        assert self.wave is not None
+        skip = set(failed) | self.passed
+        found = {}
+        for name in sorted(kids, key=lambda n: (kids[n], n)):
+            app = apps.get(name)
+            if name not in skip and app is not None:
+                why = argo.known_broken(app)
+                if why is not None:
+                    found[name] = why
+        return found
+
+    def _prune(self, name: str, wave: int) -> None:
+        self.index.drop(name)
+        self.left.get(wave, set()).discard(name)
+        if not self.left.get(wave, True):
+            del self.left[wave]
+        if name not in self.pruned:
+            self.pruned.append(name)
+        self.log.info("app.pruned", app=name, wave=wave)
 
     def _verdict(self, name: str, app: Obj | None, now: float) -> argo.AppVerdict:
         """``argo.verdict`` with the walk's memory; an unchanged app is re-judged each TICK."""
@@ -181,6 +230,11 @@ class Walk:
         self.wave, self.wave_started = wave, self.clock.now()
         limit = self.settings.per_wave.get(wave, self.settings.deadline)
         self.wave_until = min(self.until, self.wave_started + limit)
+        if wave == self.released:
+            names = sorted(n for w, left in self.left.items() if w <= wave for n in left)
+            self.log.info("wave.resume", wave=wave, apps=names, count=len(names))
+            return
+        self.released = wave
         self._result(wave).started = now_iso()
         names = sorted(n for n, w in kids.items() if w == wave)
         self.log.info("wave.start", wave=wave, apps=names, count=len(names))
@@ -197,7 +251,7 @@ class Walk:
     def _finish_wave(self) -> None:
         assert self.wave is not None
         result = self._result(self.wave)
-        result.seconds = round(self.clock.now() - self.wave_started, 3)
+        result.seconds = round(result.seconds + self.clock.now() - self.wave_started, 3)
         self.log.info("wave.done", wave=self.wave, seconds=result.seconds, apps=len(result.apps))
         self.wave = None
 
@@ -280,8 +334,11 @@ class Walk:
             self._result(self.wave).seconds = round(self.clock.now() - self.wave_started, 3)
 
     def _result(self, wave: int) -> WaveResult:
+        """The wave's result, the list kept in ascending order of wave numbers."""
         for result in self.results:
             if result.wave == wave:
                 return result
-        self.results.append(WaveResult(wave))
-        return self.results[-1]
+        result = WaveResult(wave)
+        self.results.append(result)
+        self.results.sort(key=lambda r: r.wave)
+        return result

@@ -270,24 +270,73 @@ def test_a_private_repo_gets_an_argo_cd_repository_secret_and_the_password_never
 
 
 # -- trouble ------------------------------------------------------------------------------------
-def test_a_degraded_app_fails_fast_naming_the_app_and_the_resource(bed: Bed) -> None:
+def test_a_degraded_app_fails_after_the_grace_and_a_refresh_naming_the_resource(bed: Bed) -> None:
     scripts = [
         Script("redis", wave=1, ready_after=0.1),
         Script("payment", wave=1, behaviour="degraded", ready_after=0.3),
         Script("store", wave=2, ready_after=0.1),
     ]
     with ArgoSim(bed.api, bed.scenario(scripts)) as sim:
-        run = bed.up(sim, progressing_grace_seconds=600)
+        run = bed.up(sim, progressing_grace_seconds=2)
     assert run.code == 1
     assert run.seconds < 20
     why = run.stage("sync_waves")["why"]
-    assert "wave 1: payment failed: Degraded" in why
+    assert why.startswith("wave 1: payment failed: Degraded for ")
     assert 'Deployment payment/payment: Degraded: Deployment "payment" exceeded its progress' in why
+    degraded = [e for e in run.named("progress") if "Degraded for" in e["message"]]
+    assert degraded, "the Degraded app was not waited on within its grace"
+    assert ("hard", rules.NUDGE_MANAGER) in sim.records.refreshes["payment"]
     assert run.waves_entered() == [1]
     assert run.report_waves()[1] == {
         "redis": ("Synced", "Healthy"),
         "payment": ("Synced", "Degraded"),
     }
+    only_clusterboot_asked(sim.records)
+
+
+def test_a_degraded_verdict_argo_cd_holds_from_before_its_crd_settled_is_refreshed_and_passes(
+    bed: Bed,
+) -> None:
+    scripts = [
+        Script("namespaces", wave=-1, ready_after=0.1),
+        Script("monitoring-crds", wave=2, behaviour="stale_degraded", ready_after=0.2),
+        Script("web", wave=3, ready_after=0.1),
+    ]
+    with ArgoSim(bed.api, bed.scenario(scripts)) as sim:
+        run = bed.up(sim, progressing_grace_seconds=3)
+    assert run.code == 0, run.err
+    assert sim.records.refreshes["monitoring-crds"][0] == ("hard", rules.NUDGE_MANAGER)
+    assert_walked_in_order(run, {-1: {"namespaces"}, 2: {"monitoring-crds"}, 3: {"web"}})
+    assert_report_waves(run, {-1: {"namespaces"}, 2: {"monitoring-crds"}, 3: {"web"}})
+    only_clusterboot_asked(sim.records)
+
+
+def test_every_broken_app_is_named_in_one_run_with_the_later_ones_that_would_fail(
+    bed: Bed,
+) -> None:
+    scripts = [
+        Script("redis", wave=1, ready_after=0.1),
+        Script("payment", wave=1, behaviour="degraded", ready_after=0.1),
+        Script("order", wave=1, behaviour="autosync_failed", ready_after=0.1),
+        Script("monitoring", wave=1, behaviour="comparison_error_forever"),
+        Script("store", wave=2, behaviour="comparison_error_forever"),
+        Script("web", wave=2, ready_after=0.1),
+    ]
+    with ArgoSim(bed.api, bed.scenario(scripts)) as sim:
+        run = bed.up(sim, progressing_grace_seconds=1, max_refreshes=1, max_sync_attempts=0)
+    assert run.code == 1
+    why = run.stage("sync_waves")["why"]
+    head = why.splitlines()[0]
+    assert head.startswith("wave 1: "), head
+    lines = [line.removeprefix("  - ") for line in why.splitlines()[1:]]
+    named = {line.split(" (wave")[0].split(": ")[-1] for line in lines if " (wave" in line}
+    assert {"payment", "order", "monitoring", "store"} <= named, why
+    assert any(
+        line.startswith("would also fail: store (wave 2): ComparisonError") for line in lines
+    )
+    assert "web" not in named, why
+    assert not why.startswith("sync_waves:")
+    assert "failed: sync_waves: wave 1" in run.err  # the console summary: the stage named once
     only_clusterboot_asked(sim.records)
 
 
