@@ -130,15 +130,13 @@ def unsettled(root: Obj, appsets: Mapping[str, Obj]) -> list[str]:
     return found
 
 
-def root_blockers(
-    root: Obj | None,
-    name: str,
-    pending: Iterable[str],
-    revisions: Mapping[str, str] | None = None,
+def picture_blockers(
+    root: Obj | None, name: str, revisions: Mapping[str, str] | None = None
 ) -> list[str]:
-    """Why the set of children may not be complete yet: the root is missing, unreconciled,
-    behind the commit clusterboot published, or not Synced (children still to be created), or
-    ``pending`` (from ``unsettled``)."""
+    """Why the root's list of children cannot be trusted yet: the root is missing,
+    unreconciled, behind the commit clusterboot published, or its status is older than (or
+    compared against something else than) the spec clusterboot applied. No wave is planned
+    from such a picture."""
     if root is None:
         return [f"root Application {name} not found"]
     status = root.get("status") or {}
@@ -147,6 +145,22 @@ def root_blockers(
     behind = revision_behind(root, revisions or {}) or picture_stale(root)
     if behind is not None:
         return [f"root Application {name}: {behind}"]
+    return []
+
+
+def root_blockers(
+    root: Obj | None,
+    name: str,
+    pending: Iterable[str],
+    revisions: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Why the set of children may not be complete yet: the root's picture cannot be trusted
+    (``picture_blockers``), the root is not Synced (children still to be created), or
+    ``pending`` (from ``unsettled``)."""
+    picture = picture_blockers(root, name, revisions)
+    if picture or root is None:
+        return picture
+    status = root.get("status") or {}
     found = list(pending)
     sync = (status.get("sync") or {}).get("status") or "Unknown"
     if sync != "Synced":

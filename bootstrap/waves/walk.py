@@ -99,6 +99,11 @@ class Walk:
                     return True
                 if root is not None:
                     self._tend_root(root)
+                picture = tree.picture_blockers(root, self.settings.root, self.settings.revisions)
+                if picture:  # the children it lists may be the ones of an older spec or commit
+                    self._expire(self.until, {"children": picture[0]}, apps, kids)
+                    self._progress(None, f"waiting for the root's new picture: {picture[0]}")
+                    return False
                 if pending or not self.left:
                     self._expire(self.until, {"children": blockers[0]}, apps, kids)
                     self._progress(None, f"waiting for the children: {blockers[0]}")
@@ -263,9 +268,11 @@ class Walk:
         if name not in self.memory:
             self.memory[name] = rules.Memory(joined=self.clock.now(), since=now)
         memory = self.memory[name]
+        applied = argo.applied_at(root)
+        changes = [t for t in (memory.changed_at, applied) if t is not None]
         verdict = argo.root_verdict(
             root,
-            changed_at=memory.changed_at,
+            changed_at=max(changes) if changes else None,
             now=now,
             refreshes=memory.refreshes,
             limits=self.settings.limits,
