@@ -34,8 +34,25 @@ class SyncWaves(Stage):
         found, _ = self._survey(ctx, settings)
         if found.blockers and found.blockers[0].endswith("not found"):
             raise CannotKnowYet(found.blockers[0], hint="the root_app stage creates it")
-        if not found.converged:
-            yield Change(found.summary(), apply=self._walk)
+        moves = self._moves(ctx, found)
+        if not found.converged or moves:
+            summary = found.summary()
+            if moves:
+                summary += "; after the repository change: " + "; ".join(moves)
+            yield Change(summary, apply=self._walk)
+
+    @staticmethod
+    def _moves(ctx: Context, found: rules.Survey) -> list[str]:
+        """For a sandbox repository, what publishing it as it is now changes in the waves."""
+        assert ctx.profile.root_app is not None
+        root = ctx.profile.root_app
+        wanted = sandbox.root_children(
+            root.repo_url, root.path, ctx.profile.components.argocd.namespace
+        )
+        if wanted is None:
+            return []
+        current = {name: wave for wave, apps in found.waves.items() for name in apps}
+        return rules.repository_moves(current, wanted)
 
     def _walk(self, ctx: Context) -> None:
         results: list[WaveResult] = ctx.report.waves if ctx.report is not None else []

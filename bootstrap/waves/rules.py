@@ -92,6 +92,21 @@ def survey(
     return Survey(by_wave, blockers)
 
 
+def repository_moves(current: Mapping[str, int], wanted: Mapping[str, int]) -> list[str]:
+    """What a repository change does to the walk, wave by wave: apps that move, appear or are
+    pruned (``current``: the children the root lists now; ``wanted``: after the change)."""
+    lines: list[tuple[int, str]] = []
+    for name in sorted(current.keys() | wanted.keys()):
+        before, after = current.get(name), wanted.get(name)
+        if before is None and after is not None:
+            lines.append((after, f"{name} appears in wave {after}"))
+        elif after is None and before is not None:
+            lines.append((before, f"{name} is pruned (was in wave {before})"))
+        elif before != after and after is not None:
+            lines.append((after, f"{name} moves from wave {before} to wave {after}"))
+    return [text for _, text in sorted(lines)]
+
+
 def signature(app: Obj | None) -> str:
     """What must stay the same for an app to count as not progressing (stuck detection)."""
     status = (app or {}).get("status") or {}

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from bootstrap.commands import app
 from tests.integration.localcluster import LocalCluster, write_profile
 from tests.integration.test_real_argocd import ARGOCD_VERSION, needs_argocd
 
@@ -129,6 +130,16 @@ def test_a_changed_repository_is_walked_as_it_is_now(tmp_path: Path) -> None:
         # a moves earlier, b later, c is removed, d joins wave 1.
         second = {"namespace": -3, "a": -2, "b": 7, "f": 1, "d": 1, "e": 3}
         write_repo(source, {"root": second})
+        inv, out, _ = cluster.invocation()
+        assert app.plan(inv) == 0
+        told = out.getvalue()
+        for line in (
+            "a moves from wave -1 to wave -2",
+            "b moves from wave 1 to wave 7",
+            "c is pruned (was in wave 1)",
+            "d appears in wave 1",
+        ):
+            assert line in told, told
         seen, report = walked(cluster)
         waves = {-3: {"namespace"}, -2: {"a"}, 1: {"d", "f"}, 3: {"e"}, 7: {"b"}}
         assert_walk(seen, report, waves, {"c"})

@@ -3,11 +3,13 @@ waves and the pruned apps out; and when the root's state cannot be trusted yet."
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bootstrap.waves import argo, tree
+from bootstrap.components import sandbox
+from bootstrap.waves import argo, rules, tree
 
 Obj = dict[str, Any]
 TRACKED = {argo.TRACKING: "root:argoproj.io/Application:argocd/x"}
@@ -155,3 +157,48 @@ def test_the_children_are_planned_only_from_a_root_that_compared_what_we_applied
     parent: Obj, blocker: str | None
 ) -> None:
     assert tree.root_blockers(parent, "root", []) == ([blocker] if blocker else [])
+
+
+@pytest.mark.parametrize(
+    ("current", "wanted", "lines"),
+    [
+        ({"a": -1, "b": 1}, {"a": -1, "b": 1}, []),
+        (
+            {"a": -1, "b": 1, "c": 1, "e": 3},
+            {"a": -2, "b": 7, "d": 1, "e": 3},
+            [
+                "a moves from wave -1 to wave -2",
+                "c is pruned (was in wave 1)",
+                "d appears in wave 1",
+                "b moves from wave 1 to wave 7",
+            ],
+        ),
+        ({}, {"x": 0}, ["x appears in wave 0"]),
+    ],
+    ids=["no change", "moved, pruned, added", "first run"],
+)
+def test_a_repository_change_is_told_wave_by_wave(
+    current: dict[str, int], wanted: dict[str, int], lines: list[str]
+) -> None:
+    assert rules.repository_moves(current, wanted) == lines
+
+
+def test_the_children_a_sandbox_root_will_list_are_read_from_its_plain_files(
+    tmp_path: Path,
+) -> None:
+    root_dir = tmp_path / "root"
+    root_dir.mkdir()
+    app = "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: %s%s}\n"
+    (root_dir / "a.yaml").write_text(
+        app % ("a", ", annotations: {argocd.argoproj.io/sync-wave: '-2'}")
+        + "---\n"
+        + app % ("b", "")
+    )
+    (root_dir / "c.yml").write_text(app % ("c", ", namespace: elsewhere"))
+    (root_dir / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    (root_dir / "broken.yaml").write_text("kind: [unclosed\n")
+    url = f"sandbox:{tmp_path}"
+    assert sandbox.root_children(url, "root", "argocd") == {"a": -2, "b": 0}
+    (root_dir / "kustomization.yaml").write_text("resources: [a.yaml]\n")
+    assert sandbox.root_children(url, "root", "argocd") is None
+    assert sandbox.root_children("https://git.example/p.git", "root", "argocd") is None

@@ -16,6 +16,7 @@ from bootstrap.components.sandbox.repo import (
     published_revision,
     rendered,
     repo_dir,
+    root_children,
     source_dir,
 )
 
@@ -32,5 +33,6 @@ __all__ = [
     "published_revision",
     "rendered",
     "repo_dir",
+    "root_children",
     "source_dir",
 ]

@@ -12,9 +12,12 @@ import hashlib
 import shutil
 from pathlib import Path
 
+import yaml
+
 from bootstrap.components.sandbox import seal
 from bootstrap.errors import InputError
 from bootstrap.processes.runner import Runner
+from bootstrap.waves import argo
 
 SCHEME = "sandbox:"
 PLACEHOLDER = "REPO_URL"
@@ -120,3 +123,34 @@ def expected_revisions(repo_url: str, state_dir: Path, runner: Runner) -> dict[s
         return {}
     revision = published_revision(state_dir, runner)
     return {effective_url(repo_url, state_dir): revision} if revision else {}
+
+
+RENDERED_BY_TOOLS = ("kustomization.yaml", "kustomization.yml", "Kustomization", "Chart.yaml")
+MAX_ROOT_FILE = 1 << 20  # bytes: a root's Application file is small; larger ones are skipped
+
+
+def root_children(repo_url: str, path: str, namespace: str) -> dict[str, int] | None:
+    """The child Applications the root would list after publishing the sandbox as it is now:
+    name -> wave, read from the plain YAML files of ``path`` (as Argo CD reads a directory
+    source, not recursing), in Argo CD's ``namespace`` (the ones the walk follows). None when
+    that cannot be known here: not a sandbox, or a root rendered by Kustomize or Helm."""
+    if not is_sandbox(repo_url):
+        return None
+    directory = source_dir(repo_url) / path
+    if not directory.is_dir() or any((directory / n).exists() for n in RENDERED_BY_TOOLS):
+        return None
+    found: dict[str, int] = {}
+    for file in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
+        if file.stat().st_size > MAX_ROOT_FILE:
+            continue
+        try:
+            docs = list(yaml.safe_load_all(file.read_text(errors="replace")))
+        except yaml.YAMLError:
+            continue  # Argo CD reports it (a ComparisonError): the walk names it
+        for doc in docs:
+            if isinstance(doc, dict) and doc.get("kind") == argo.KIND:
+                meta = doc.get("metadata") or {}
+                name = meta.get("name")
+                if isinstance(name, str) and meta.get("namespace") in {None, "", namespace}:
+                    found[name] = argo.wave_of(doc)
+    return found
