@@ -2,7 +2,10 @@
 controller and Argo CD as local processes, the sample repository published (its password
 sealed) and walked wave by wave; then a re-run that changes nothing.
 
-    .venv/bin/python bench/local_up.py [--runs 3]
+    .venv/bin/python bench/local_up.py [--runs 3] [--keep-going]
+
+``--keep-going`` counts a failed run (with the stage and the first line of why) instead of
+stopping, and prints how many of the runs passed: the reliability of the main job.
 
 Needs `make binaries` and `make argocd`. Each run uses its own state directory and ends with
 `down`. Prints one line per stage and wave (median over the runs), the whole `up`, and the
@@ -50,19 +53,31 @@ def invocation(path: Path) -> app.Invocation:
     )
 
 
+class RunFailed(Exception):
+    pass
+
+
+def failure(report: dict[str, Any], what: str) -> RunFailed:
+    failed = [s for s in report.get("stages", []) if s.get("status") == "failed"]
+    why = "; ".join(f"{s['name']}: {str(s.get('why', '')).splitlines()[0]}" for s in failed)
+    return RunFailed(f"{what} failed: {why or report.get('result')}")
+
+
 def one_run(directory: Path) -> tuple[float, float, dict[str, Any]]:
     path = profile(directory)
+    last = directory / "state" / "reports" / "last-up.json"
     try:
         start = time.perf_counter()
         inv = invocation(path)
-        if app.up(inv) != 0:
-            raise SystemExit(f"up failed: {inv.err.getvalue()[-2000:]}")
+        code = app.up(inv)
         first = time.perf_counter() - start
-        report = json.loads((directory / "state" / "reports" / "last-up.json").read_text())
+        report = json.loads(last.read_text())
+        if code != 0:
+            raise failure(report, f"up ({first:.1f} s)")
         start = time.perf_counter()
         inv = invocation(path)
         if app.up(inv) != 0:
-            raise SystemExit("re-run failed")
+            raise failure(json.loads(last.read_text()), "re-run")
         again = time.perf_counter() - start
         return first, again, report
     finally:
@@ -72,13 +87,22 @@ def one_run(directory: Path) -> tuple[float, float, dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--keep-going", action="store_true")
     args = parser.parse_args()
     firsts, agains = [], []
+    failures: list[str] = []
     stages: dict[str, list[float]] = defaultdict(list)
     wave_times: dict[int, list[float]] = defaultdict(list)
     for run in range(1, args.runs + 1):
         with tempfile.TemporaryDirectory(prefix="cb-bench-up-") as tmp:
-            first, again, report = one_run(Path(tmp))
+            try:
+                first, again, report = one_run(Path(tmp))
+            except RunFailed as err:
+                if not args.keep_going:
+                    raise SystemExit(str(err)) from err
+                failures.append(f"run {run}: {err}")
+                print(f"run {run}: FAILED {err}", flush=True)
+                continue
         parts = ", ".join(
             f"{s['name']} {float(s.get('seconds') or 0):.1f}" for s in report["stages"]
         )
@@ -93,9 +117,15 @@ def main() -> None:
         print(f"stage {name}: median {statistics.median(values):.2f} s")
     for wave, values in sorted(wave_times.items()):
         print(f"wave {wave}: median {statistics.median(values):.2f} s")
-    print(f"up, fresh cluster to every wave Healthy: median {statistics.median(firsts):.1f} s "
-          f"(max {max(firsts):.1f} s) over {args.runs} runs")
-    print(f"re-run, nothing to change: median {statistics.median(agains):.2f} s")
+    print(f"passed {len(firsts)} of {args.runs} runs")
+    for line in failures:
+        print(f"  {line}")
+    if firsts:
+        print(
+            f"up, fresh cluster to every wave Healthy: median {statistics.median(firsts):.1f} s "
+            f"(max {max(firsts):.1f} s) over {len(firsts)} passing runs"
+        )
+        print(f"re-run, nothing to change: median {statistics.median(agains):.2f} s")
 
 
 if __name__ == "__main__":
