@@ -28,12 +28,16 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-sysdeps:  ## redis-server and git, which Argo CD's processes need (Debian/Ubuntu: installed if root)
-	@missing=""; for t in redis-server git; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+sysdeps:  ## what Argo CD's processes and the SSH tests need: redis-server, git, ssh, sshd, sudo, openssl (Debian/Ubuntu: installed if root)
+	@missing=""; \
+	for pair in redis-server:redis-server git:git ssh:openssh-client /usr/sbin/sshd:openssh-server sudo:sudo openssl:openssl; do \
+	  tool=$${pair%%:*}; package=$${pair#*:}; \
+	  [ -x "$$tool" ] || command -v "$$tool" >/dev/null || missing="$$missing $$package"; \
+	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	  else echo "please install:$$missing (e.g. apt-get install$$missing, brew install redis git)"; exit 1; fi; \
+	  else echo "please install:$$missing (e.g. apt-get install$$missing)"; exit 1; fi; \
 	fi
 
 binaries:  ## kube-apiserver, controller-manager, scheduler, etcd, kwok, the Sealed Secrets and MetalLB controllers from Go modules (cached)

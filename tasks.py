@@ -5,6 +5,7 @@ Tasks stay thin: the work is in bootstrap.commands.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import shlex
@@ -85,6 +86,7 @@ def _path(value: str) -> Path | None:
     from_="run this stage and every stage after it",
     report="where to write the JSON report (default: the profile's state directory)",
     junit="also write a JUnit XML report here",
+    recreate="reinstall k3s on a server whose configuration drifted (restarts its cluster)",
 )
 def up(
     c: Context,
@@ -93,10 +95,11 @@ def up(
     from_: str = "",
     report: str = "",
     junit: str = "",
+    recreate: bool = False,
 ) -> int:
     """Bring the profile's cluster from nothing to synced; exit 0 only when every gate passed."""
     return app.up(
-        inv,
+        dataclasses.replace(inv, recreate=recreate),
         only=[s.strip() for s in only.split(",") if s.strip()],
         start_from=from_ or None,
         report_path=_path(report),
@@ -116,10 +119,10 @@ def status(c: Context, inv: app.Invocation) -> int:
     return app.status(inv)
 
 
-@profile_task()
-def down(c: Context, inv: app.Invocation) -> int:
+@profile_task(yes="confirm uninstalling k3s from a server clusterboot installed it on")
+def down(c: Context, inv: app.Invocation, yes: bool = False) -> int:
     """Tear down what the profile created (never an attached cluster)."""
-    return app.down(inv)
+    return app.down(dataclasses.replace(inv, yes=yes))
 
 
 @profile_task()

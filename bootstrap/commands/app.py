@@ -38,6 +38,10 @@ class Invocation:
     sets: Sequence[str] = ()
     unisolated: bool = False
     log_format: str = "auto"
+    recreate: bool = False
+    """up: reinstall what drifted from the profile where that restarts a cluster (k3s)."""
+    yes: bool = False
+    """down: confirm destroying a cluster on a server clusterboot installed (k3s)."""
     out: TextIO = field(default_factory=lambda: sys.stdout)
     err: TextIO = field(default_factory=lambda: sys.stderr)
     clock: Clock = field(default_factory=RealClock)
@@ -58,7 +62,7 @@ def context_for(inv: Invocation) -> tuple[Context, Engine]:
         runner=runner.LocalRunner(timeout=profile.timeouts.command_seconds),
         state_dir=state,
         clock=inv.clock,
-        options={"unisolated": inv.unisolated},
+        options={"unisolated": inv.unisolated, "recreate": inv.recreate, "yes": inv.yes},
     )
     engine = Engine(ctx, stages.for_profile(profile), tie_order=stages.ORDER)
     return ctx, engine
@@ -160,7 +164,7 @@ def plan(inv: Invocation) -> int:
             print(f"{index:>2}. {row.stage:<{width}}  {row.state}", file=inv.out)
             for detail in row.detail:
                 print(f"      - {redact(detail)}", file=inv.out)
-        return 0
+        return 1 if any(r.state == "error" for r in rows) else 0
 
     return guarded(inv, body)
 

@@ -135,6 +135,14 @@ def loopback_servers(doc: Mapping[str, Any]) -> Doc:
     return out
 
 
+def with_server(doc: Mapping[str, Any], url: str) -> Doc:
+    """Every cluster's server set to ``url`` (k3s.yaml names 127.0.0.1 on the server itself)."""
+    out = copy.deepcopy(dict(doc))
+    for entry in out.get("clusters") or []:
+        entry.setdefault("cluster", {})["server"] = url
+    return out
+
+
 def is_current(path: Path, text: str) -> bool:
     """True when ``path`` holds exactly ``text`` and only its owner can read it."""
     try:

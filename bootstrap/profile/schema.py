@@ -128,11 +128,27 @@ class SshTarget(Model):
     accept_new_host_key: bool = False
 
 
+class K3sAirgap(Model):
+    """The k3s binary and its images tarball, uploaded instead of downloaded on the host
+    (``INSTALL_K3S_SKIP_DOWNLOAD=true``); with ``artifacts.dir`` they come from the bundle."""
+
+    binary: ManifestSource
+    images: ManifestSource | None = None
+
+
 class K3sSshCluster(Model):
     ssh: SshTarget
     k3s_version: str = "v1.33.5+k3s1"
     install_script: ManifestSource | None = None
+    """The k3s install script, pinned (url and sha256); needed to install or upgrade."""
     extra_args: tuple[str, ...] = ()
+    api_port: Port = 6443
+    tls_san: tuple[str, ...] = ()
+    """Addresses clients use besides ``ssh.host`` (which is always a SAN)."""
+    sudo_password: SecretRef | None = None
+    """For a user whose sudo asks for a password; it reaches sudo on stdin only."""
+    agents: tuple[SshTarget, ...] = ()
+    airgap: K3sAirgap | None = None
 
 
 class K3sOciCluster(Model):

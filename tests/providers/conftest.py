@@ -14,6 +14,7 @@ from bootstrap.controlplane.layout import read_pid
 from bootstrap.processes import runner
 from bootstrap.profile.schema import LocalCluster
 from tests.providers.fakeenv import FakeMachine, control_plane_missing
+from tests.providers.k3shost import SshHost, stop_all
 
 
 @pytest.fixture
@@ -38,6 +39,15 @@ def cluster_machine(machine: FakeMachine) -> FakeMachine:
     if why:
         pytest.skip(f"the fake clusters are real local control planes: {why}")
     return machine
+
+
+@pytest.fixture
+def hosts() -> Iterator[list[SshHost]]:
+    """SSH hosts a test starts (tests/providers/k3shost.py); stopped at the end, with the
+    control planes their k3s stand-in started."""
+    started: list[SshHost] = []
+    yield started
+    stop_all(started)
 
 
 def _destroy_all(fake: FakeMachine) -> list[int]:

@@ -21,6 +21,7 @@ SHARED = [
     ),
     (r"^root_app\.credentials\.\w+\.(env|file)$", r"root_app.credentials.<secret>.\1"),
     (r"^cluster\.k3s_oci\.ssh\.", "cluster.k3s_ssh.ssh."),
+    (r"^cluster\.k3s_ssh\.agents\.\w+$", "cluster.k3s_ssh.agents"),
 ]
 
 
