@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import structlog
 import yaml
 
-from bootstrap import health, retry, wait
+from bootstrap import health, retry, wait, yaml_guard
 from bootstrap.errors import InputError, TemporaryError
 from bootstrap.kube.client import ApiError, Kube, NotFound, ObjectRef, split_documents
 from bootstrap.wait import Verdict
@@ -70,11 +70,18 @@ class ApplyResult:
         return ", ".join([*words, f"{same} unchanged"])
 
 
+MAX_MANIFEST_VALUES = 5_000_000  # Argo CD's install.yaml holds about 60,000
+
+
 def load_manifests(docs: Manifests) -> list[dict[str, Any]]:
     """Objects from YAML text, a YAML file, or mappings; empty documents and Lists unwrapped."""
     if isinstance(docs, Path):
         docs = docs.read_text()
     raw = list(yaml.safe_load_all(docs)) if isinstance(docs, str) else list(docs)
+    try:
+        yaml_guard.expanded_size(raw, limit=MAX_MANIFEST_VALUES)
+    except yaml_guard.TooLarge as err:
+        raise InputError(f"the manifest {err}", hint="is it the pinned file?") from None
     objects = split_documents(raw)
     for number, obj in enumerate(objects, 1):
         missing = [k for k in ("apiVersion", "kind") if not obj.get(k)]

@@ -13,9 +13,12 @@ from typing import Any
 
 import yaml
 
+from bootstrap import yaml_guard
 from bootstrap.errors import ProfileError
 
 SUFFIXES = (".yaml", ".yml")
+MAX_BYTES = 1 << 20  # a profile is a page or two; a file of megabytes is not one
+MAX_VALUES = 20_000  # values in one file once its aliases are expanded
 Prepare = Callable[[dict[str, Any], Path], dict[str, Any]]
 
 
@@ -45,6 +48,13 @@ def read(path: Path) -> dict[str, Any]:
     """One file's top-level mapping (empty file: empty mapping)."""
     file = str(path)
     try:
+        if path.stat().st_size > MAX_BYTES:
+            raise ProfileError(
+                f"the file is {path.stat().st_size:,} bytes; a profile may have at most "
+                f"{MAX_BYTES:,}",
+                file=file,
+                hint="is this the right file?",
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ProfileError("no such file", file=file) from None
@@ -59,6 +69,10 @@ def read(path: Path) -> dict[str, Any]:
         raise ProfileError(f"invalid YAML{where}: {problem}", file=file) from None
     if data is None:
         return {}
+    try:
+        yaml_guard.expanded_size(data, limit=MAX_VALUES)
+    except yaml_guard.TooLarge as err:
+        raise ProfileError(f"the profile {err}", file=file, hint="write the values out") from None
     if not isinstance(data, dict):
         raise ProfileError(
             f"the top level must be a mapping of keys, not a {type(data).__name__}",

@@ -205,6 +205,9 @@ def _drop_nulls(value: object, node: paths.Node | None) -> Any:
     return {k: _drop_nulls(v, paths.child(node, k)) for k, v in value.items() if v is not None}
 
 
+MAX_PROBLEMS = 20
+
+
 def _invalid(error: ValidationError, stack: Sequence[Layer], path: Path) -> ProfileError:
     found = paths.problems(error)
     files = [
@@ -212,6 +215,8 @@ def _invalid(error: ValidationError, stack: Sequence[Layer], path: Path) -> Prof
         for p in found
     ]
     lines = [f"{f}: {paths.dotted(p.path)}: {p.text}" for f, p in zip(files, found, strict=True)]
+    if len(lines) > MAX_PROBLEMS:  # 150,000 unknown keys are not read one by one
+        lines = [*lines[:MAX_PROBLEMS], f"... and {len(lines) - MAX_PROBLEMS:,} more problems"]
     secretish = any(
         p.path and paths.SECRET_LOOKING.search(str(p.path[-1]))
         for p in found

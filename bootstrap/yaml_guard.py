@@ -1,0 +1,41 @@
+"""Limits for YAML from outside (profiles, fetched manifests): a file too large, or one whose
+anchors and aliases expand to a huge tree ("billion laughs"), is refused before anything walks
+it. PyYAML builds aliases as shared references, so loading is cheap; every later walk (merge,
+validation, interpolation, copying) would see the expanded tree, which grows exponentially
+with the nesting of aliases.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class TooLarge(ValueError):
+    """Raised with a message that says what was too large."""
+
+
+def expanded_size(data: Any, *, limit: int) -> int:
+    """How many values ``data`` holds once every alias is expanded, counting shared objects
+    once per reference but computing each only once; raises TooLarge past ``limit``."""
+    sizes: dict[int, int] = {}
+
+    def size(node: Any) -> int:
+        if not isinstance(node, dict | list):
+            return 1
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        sizes[id(node)] = 1  # a cycle (possible with aliases) counts as one value
+        children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > limit:
+                raise TooLarge(
+                    f"expands to more than {limit:,} values (anchors and aliases repeated "
+                    "inside each other?)"
+                )
+        sizes[id(node)] = total
+        return total
+
+    return size(data)
