@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,9 +70,16 @@ def context_for(inv: Invocation) -> tuple[Context, Engine]:
     return ctx, engine
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM (CI cancelling a job) ends a run as Ctrl-C does
+
+
 def guarded(inv: Invocation, body: Callable[[], int]) -> int:
-    """Run a command body; turn errors into a message with a hint and the right exit code."""
+    """Run a command body; turn errors into a message with a hint and the right exit code.
+    SIGTERM is handled as Ctrl-C: the run stops, says so in its report, and exits 130."""
     log.configure(mode=inv.log_format, stream=inv.err)
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if main else None
     try:
         return body()
     except KeyboardInterrupt:
@@ -79,6 +88,9 @@ def guarded(inv: Invocation, body: Callable[[], int]) -> int:
     except ClusterbootError as err:
         print(f"✗ {redact(str(err))}", file=inv.err)
         return err.exit_code
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def up(
