@@ -8,6 +8,7 @@ from bootstrap.stage import Stage
 from stages.argocd import ArgoCD
 from stages.cluster_docker_desktop import ClusterDockerDesktop
 from stages.cluster_k3d import ClusterK3d
+from stages.cluster_k3s_oci import ClusterK3sOci
 from stages.cluster_k3s_ssh import ClusterK3sSsh
 from stages.cluster_kind import ClusterKind
 from stages.cluster_local import ClusterLocal
@@ -25,6 +26,7 @@ CLUSTER_STAGES: dict[str, type[Stage]] = {
     "k3d": ClusterK3d,
     "docker-desktop": ClusterDockerDesktop,
     "k3s-ssh": ClusterK3sSsh,
+    "k3s-oci": ClusterK3sOci,
 }
 PLATFORM_STAGES: tuple[type[Stage], ...] = (
     MetalLB,

@@ -151,6 +151,19 @@ class K3sSshCluster(Model):
     airgap: K3sAirgap | None = None
 
 
+class OciSsh(Model):
+    """SSH to the instance: its address is found after the launch (``host`` only to attach to
+    one launched by hand); its host key is trusted on first contact and kept in the state
+    directory, and a changed one is refused."""
+
+    host: str | None = None
+    user: str = "ubuntu"
+    port: Port = 22
+    identity_file: str = "~/.ssh/id_ed25519"
+    public_key_file: str | None = None
+    """Authorized on the instance at launch; ``identity_file`` + ``.pub`` by default."""
+
+
 class K3sOciCluster(Model):
     compartment_id: str
     availability_domain: str
@@ -159,8 +172,16 @@ class K3sOciCluster(Model):
     shape: str = "VM.Standard.A1.Flex"
     ocpus: Annotated[int, Field(ge=1, le=64)] = 2
     memory_gbs: Annotated[int, Field(ge=1, le=1024)] = 12
-    ssh: SshTarget | None = None
+    ssh: OciSsh = Field(default_factory=OciSsh)
     k3s_version: str = "v1.33.5+k3s1"
+    install_script: ManifestSource | None = None
+    """The k3s install script, pinned: cloud-init runs it on the instance's first boot."""
+    extra_args: tuple[str, ...] = ()
+    api_port: Port = 6443
+    launch: bool = True
+    """False: write the user-data for a launch by hand, and attach once ``ssh.host`` answers."""
+    oci_profile: str | None = None
+    """The `oci` CLI's config profile (``--profile``); its DEFAULT one otherwise."""
 
 
 class EksCluster(Model):

@@ -20,7 +20,6 @@ SHARED = [
         r"components.<name>.\2",
     ),
     (r"^root_app\.credentials\.\w+\.(env|file)$", r"root_app.credentials.<secret>.\1"),
-    (r"^cluster\.k3s_oci\.ssh\.", "cluster.k3s_ssh.ssh."),
     (r"^cluster\.k3s_ssh\.agents\.\w+$", "cluster.k3s_ssh.agents"),
 ]
 

@@ -14,7 +14,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Literal
 
-from bootstrap.profile.schema import Profile
+from bootstrap.profile.schema import K3sSshCluster
 
 K3S_YAML = "/etc/rancher/k3s/k3s.yaml"
 MARKER = "/var/lib/rancher/k3s/clusterboot-install.json"
@@ -76,13 +76,11 @@ def parse_probe(text: str) -> Installed:
     return Installed(binary, version, marker, kubeconfig)
 
 
-def server_exec(profile: Profile) -> list[str]:
+def server_exec(settings: K3sSshCluster, *, metallb: bool) -> list[str]:
     """``INSTALL_K3S_EXEC`` for the server: servicelb off when MetalLB answers LoadBalancer
     Services (pitfall 18), a SAN for every address a client uses, the API port, the extras."""
-    settings = profile.cluster.k3s_ssh
-    assert settings is not None
     args = ["server"]
-    if profile.components.metallb.enabled and "--disable=servicelb" not in settings.extra_args:
+    if metallb and "--disable=servicelb" not in settings.extra_args:
         args.append("--disable=servicelb")
     sans = dict.fromkeys([settings.ssh.host, *settings.tls_san])
     args += [f"--tls-san={san}" for san in sans]
