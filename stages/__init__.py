@@ -7,6 +7,7 @@ from bootstrap.profile.schema import Profile
 from bootstrap.stage import Stage
 from stages.argocd import ArgoCD
 from stages.cluster_docker_desktop import ClusterDockerDesktop
+from stages.cluster_eks import ClusterEks
 from stages.cluster_k3d import ClusterK3d
 from stages.cluster_k3s_oci import ClusterK3sOci
 from stages.cluster_k3s_ssh import ClusterK3sSsh
@@ -27,6 +28,7 @@ CLUSTER_STAGES: dict[str, type[Stage]] = {
     "docker-desktop": ClusterDockerDesktop,
     "k3s-ssh": ClusterK3sSsh,
     "k3s-oci": ClusterK3sOci,
+    "eks": ClusterEks,
 }
 PLATFORM_STAGES: tuple[type[Stage], ...] = (
     MetalLB,

@@ -55,7 +55,7 @@ def _destroy_all(fake: FakeMachine) -> list[int]:
     from tests.providers.fakes import fakelib
 
     keepers = []
-    for tool in ("k3d", "kind"):
+    for tool in ("k3d", "kind", "eks"):
         for name, entry in fakelib.load(tool).items():
             plane = fakelib.plane(tool, name, entry)
             pid = read_pid(plane.layout.keeper_pid)

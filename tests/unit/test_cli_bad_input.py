@@ -68,13 +68,13 @@ CASES = [
         ["cannot be combined"],
     ),
     (
-        "provider not supported",
+        "a tool the provider needs is missing",
         lambda t: write(
             t, {"cluster": {"provider": "eks", "name": "x", "eks": {"region": "eu-west-1"}}}
         ),
         {},
         (),
-        ["provider 'eks'"],
+        ["eksctl is not on PATH; it is needed for the eks cluster", "install it:"],
     ),
     (
         # Offline: an air-gapped bundle directory that lacks the pinned manifest.
