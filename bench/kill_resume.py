@@ -184,7 +184,8 @@ def main() -> None:
         flush=True,
     )
     rng = random.Random(args.seed)
-    delays = [rng.uniform(0.5, duration) for _ in range(args.first - 1 + args.trials)]
+    # A signal must land while up still runs: draw from the first 90 % of the clean run.
+    delays = [rng.uniform(0.5, 0.9 * duration) for _ in range(args.first - 1 + args.trials)]
     failures = 0
     for number in range(args.first, args.first + args.trials):
         delay = delays[number - 1]
@@ -192,7 +193,6 @@ def main() -> None:
             path, state = profile(Path(tmp)), Path(tmp) / "state"
             try:
                 killed = up(path, kill_after=delay, sig=sig)
-                resumed = up(path)
                 problems = []
                 if args.signal != "KILL" and killed["code"] not in (0, 130):
                     problems.append(f"exit {killed['code']} after SIG{args.signal}, not 130")
@@ -203,6 +203,7 @@ def main() -> None:
                         if report["result"] == "interrupted"
                         else [f"the interrupted run's report says {report['result']!r}"]
                     )
+                resumed = up(path)  # after the interrupted run's report was read
                 if resumed["code"] != 0:
                     problems.append(
                         f"the next up exited {resumed['code']}: "
