@@ -25,8 +25,9 @@ from bootstrap.components.k3s import config
 from bootstrap.components.k3s.host import Host
 from bootstrap.errors import CommandFailed, InputError, StageFailed
 from bootstrap.kube import kubeconfig
+from bootstrap.processes.ssh import SSH_FAILED
 from bootstrap.profile.schema import K3sSshCluster, ManifestSource, SshTarget
-from bootstrap.stage import Change, Context, Verdict
+from bootstrap.stage import CannotKnowYet, Change, Context, Verdict
 from stages.cluster_common import ToolCluster, kubeconfig_path, nodes_ready
 
 IMAGES_DIR = "/var/lib/rancher/k3s/agent/images"
@@ -77,7 +78,7 @@ class K3sServer(ToolCluster):
     def plan(self, ctx: Context) -> Iterator[Change]:
         settings, server = self.settings(ctx), self.host(ctx)
         wanted = self.exec_args(ctx)
-        found = server.probe()
+        found = self._probe(server)
         decision = config.decide(
             found,
             version=settings.k3s_version,
@@ -111,6 +112,17 @@ class K3sServer(ToolCluster):
             )
         yield from self.kubeconfig_plan(ctx)
         yield from self._agents_plan(ctx, server_ready=True)
+
+    @staticmethod
+    def _probe(server: Host) -> config.Installed:
+        """What is on the server; a server SSH cannot reach (or whose key is not trusted) is
+        something `plan` cannot know yet, and says why (`up` refuses it before any change)."""
+        try:
+            return server.probe()
+        except CommandFailed as err:
+            if err.returncode != SSH_FAILED:
+                raise
+            raise CannotKnowYet(f"cannot ask {server.name}: {err.message}", hint=err.hint) from err
 
     def _agents_plan(self, ctx: Context, *, server_ready: bool) -> Iterator[Change]:
         version = self.settings(ctx).k3s_version

@@ -187,8 +187,11 @@ def test_host_keys_unknown_refused_accepted_once_when_asked_and_a_changed_one_al
     known.write_text("")
     path = profile(machine, "keys", server, api_port=port)
     unknown = invoke("plan", path, f"cluster.k3s_ssh.ssh.known_hosts={known}")
-    assert unknown.code != 0
-    assert f"the host key of 127.0.0.1 is not in {known}" in unknown.text
+    assert "cluster_k3s_ssh  cannot know yet" in unknown.out
+    assert "cannot ask ops@127.0.0.1" in unknown.out
+    refused = invoke("up", path, f"cluster.k3s_ssh.ssh.known_hosts={known}")
+    assert refused.code == 2
+    assert f"the host key of 127.0.0.1 is not in {known}" in refused.err
     accepted = invoke(
         "plan",
         path,
