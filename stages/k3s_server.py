@@ -170,7 +170,7 @@ class K3sServer(ToolCluster):
 
     def _artifact(self, ctx: Context, what: str, source: ManifestSource) -> Path:
         _, version, _ = self.install_script(ctx)
-        artifact = artifacts.Artifact(what, version, source.url, source.sha256)
+        artifact = artifacts.k3s_artifact(what, version, source)
         return artifacts.Store.for_profile(ctx.profile).path(artifact)
 
     def _script(self, ctx: Context) -> bytes:

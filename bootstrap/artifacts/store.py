@@ -115,10 +115,37 @@ def artifact_for(profile: Profile, component: str) -> Artifact:
 
 
 def needed(profile: Profile) -> list[Artifact]:
-    """Every artifact the profile's enabled components need, in a stable order. A component in
-    processes mode needs none: it is built locally, its objects included."""
+    """Every artifact the profile's enabled components need, then its cluster's (the pinned
+    k3s install script and air-gapped files), in a stable order. A component in processes mode
+    needs none: it is built locally, its objects included."""
     left_out = dict(not_bundled(profile))
-    return [artifact_for(profile, name) for name in COMPONENTS if name not in left_out]
+    components = [artifact_for(profile, name) for name in COMPONENTS if name not in left_out]
+    return [*components, *cluster_artifacts(profile)]
+
+
+def k3s_artifact(part: str, version: str, source: ManifestSource) -> Artifact:
+    """One pinned k3s file: ``part`` is k3s-install-script, k3s-binary or k3s-images."""
+    return Artifact(part, version, source.url, source.sha256)
+
+
+def cluster_artifacts(profile: Profile) -> list[Artifact]:
+    """What the cluster stage uploads to a server: k3s's install script, and for an
+    air-gapped install its binary and images."""
+    cluster = profile.cluster
+    settings = {"k3s-ssh": cluster.k3s_ssh, "k3s-oci": cluster.k3s_oci}.get(cluster.provider)
+    if settings is None:
+        return []
+    sources: list[tuple[str, ManifestSource | None]] = [
+        ("k3s-install-script", settings.install_script)
+    ]
+    airgap = getattr(settings, "airgap", None)
+    if airgap is not None:
+        sources += [("k3s-binary", airgap.binary), ("k3s-images", airgap.images)]
+    return [
+        k3s_artifact(part, settings.k3s_version, source)
+        for part, source in sources
+        if source is not None
+    ]
 
 
 def not_bundled(profile: Profile) -> list[tuple[str, str]]:

@@ -344,3 +344,52 @@ def test_a_redirect_loop_is_an_input_error_naming_the_url(tmp_path: Path) -> Non
     with pytest.raises(InputError, match="TooManyRedirects") as caught:
         store(tmp_path, loop).path(artifact())
     assert URL in caught.value.message
+
+
+def test_an_air_gapped_k3s_profile_bundles_the_install_script_binary_and_images(
+    tmp_path: Path,
+) -> None:
+    files = {name: tmp_path / name for name in ("install.sh", "k3s", "images.tar")}
+    for name, path in files.items():
+        path.write_bytes(f"the {name} of k3s\n".encode())
+
+    def pin(name: str) -> dict[str, str]:
+        digest = hashlib.sha256(files[name].read_bytes()).hexdigest()
+        return {"url": f"file://{files[name]}", "sha256": digest}
+
+    off = {name: {"enabled": False} for name in artifacts.COMPONENTS}
+    prodesk = Profile.model_validate(
+        {
+            "name": "prodesk",
+            "cluster": {
+                "provider": "k3s-ssh",
+                "name": "c",
+                "k3s_ssh": {
+                    "ssh": {"host": "192.0.2.10"},
+                    "install_script": pin("install.sh"),
+                    "airgap": {"binary": pin("k3s"), "images": pin("images.tar")},
+                },
+            },
+            "components": off,
+        }
+    )
+    out = tmp_path / "bundle"
+    counting = Counting([])
+    entries = artifacts.bundle(prodesk, out, store=store(tmp_path, counting))
+    assert [e.component for e in entries] == ["k3s-install-script", "k3s-binary", "k3s-images"]
+    assert {e.version for e in entries} == {"v1.33.5+k3s1"}
+    offline = artifacts.Store(cache_dir=tmp_path / "empty", offline_dir=out)
+    for part, name in zip(("k3s-install-script", "k3s-binary", "k3s-images"), files, strict=True):
+        wanted = artifacts.k3s_artifact(part, "v1.33.5+k3s1", prodesk_source(prodesk, part))
+        assert offline.path(wanted).read_bytes() == files[name].read_bytes()
+
+
+def prodesk_source(prodesk: Profile, part: str) -> Any:
+    settings = prodesk.cluster.k3s_ssh
+    assert settings is not None
+    assert settings.airgap is not None
+    return {
+        "k3s-install-script": settings.install_script,
+        "k3s-binary": settings.airgap.binary,
+        "k3s-images": settings.airgap.images,
+    }[part]
