@@ -158,6 +158,7 @@ def main() -> None:
     parser.add_argument(
         "--start", type=float, default=6.0, help="seconds before wave 0 turns healthy"
     )
+    parser.add_argument("--json", help="also write the figures of every round to this file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         profile = cluster(Path(tmp))
@@ -170,6 +171,20 @@ def main() -> None:
         )
         app.down(inv)
     report(rounds, args)
+    if args.json:
+        figures = [
+            {
+                "apps": args.apps,
+                "waves": args.waves,
+                "cpu": r["cpu"],
+                "wall": r["wall"],
+                "requests": r["stats"].requests,
+                "events": r["stats"].events,
+                "latency_p99_ms": percentile(latencies(r, "healthy_acked"), 0.99),
+            }
+            for r in rounds
+        ]
+        Path(args.json).write_text(json.dumps(figures, indent=2))
 
 
 def report(rounds: list[dict[str, Any]], args: argparse.Namespace) -> None:
