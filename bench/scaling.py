@@ -61,7 +61,7 @@ def svg(rows: list[dict[str, Any]]) -> str:
     top = max(r["apps"] for r in rows)
 
     def x(apps: float) -> float:
-        return pad + (width - 2 * pad) * apps / top
+        return float(pad + (width - 2 * pad) * apps / top)
 
     def line(key: str, colour: str) -> str:
         peak = max(r[key] for r in rows) or 1
