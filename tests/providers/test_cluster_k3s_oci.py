@@ -133,3 +133,16 @@ def test_launch_false_writes_the_user_data_and_says_how_to_attach(
     assert f"--user-data-file {written}" in told.text
     assert "cluster.k3s_oci.ssh.host=" in told.text
     assert launches(machine) == []
+
+
+def test_a_throttled_oci_api_is_waited_out_and_still_launches_once(
+    cluster_machine: FakeMachine, instance: SshHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    machine = cluster_machine
+    path = profile(machine, "throttled", instance)
+    monkeypatch.setenv("FAKE_OCI_THROTTLE", "2")
+    done = invoke("up", path)
+    assert done.code == 0, done.text[-3000:]
+    assert machine.stage("throttled", "cluster_k3s_oci")["attempts"] == 3
+    assert len(launches(machine)) == 1
+    assert invoke("down", path, yes=True).code == 0

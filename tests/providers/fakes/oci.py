@@ -6,7 +6,8 @@ running until the boot is done. Output is the real CLI's JSON ({"data": ...}, ke
 
 Environment: FAKE_OCI_HOST_ROOT (the host's directory), FAKE_OCI_MOUNTS (its mount commands),
 FAKE_OCI_LAUNCH_DIES=1 (the launch call dies after the instance was created, as a cancelled or
-timed-out call does).
+timed-out call does), FAKE_OCI_THROTTLE=N (the next N calls are refused with 429
+TooManyRequests, as the real service throttles).
 """
 
 from __future__ import annotations
@@ -99,11 +100,34 @@ def instance_json(ocid: str, entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def throttled() -> bool:
+    budget = int(os.environ.get("FAKE_OCI_THROTTLE", "0") or 0)
+    counter = fakelib.state_dir() / "oci-throttled"
+    spent = int(counter.read_text()) if counter.is_file() else 0
+    if spent >= budget:
+        return False
+    counter.write_text(str(spent + 1))
+    return True
+
+
 def main(argv: list[str]) -> None:
     fakelib.record(TOOL)
     if argv[:1] == ["--version"]:
         print("3.51.0")
         return
+    if throttled():
+        fakelib.fail(
+            json.dumps(
+                {
+                    "code": "TooManyRequests",
+                    "message": "Too many requests for the user",
+                    "opc-request-id": "fake",
+                    "status": 429,
+                },
+                indent=4,
+            ),
+            1,
+        )
     parser = argparse.ArgumentParser(prog="oci")
     parser.add_argument("--profile")
     parser.add_argument("group", choices=["compute"])
