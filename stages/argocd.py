@@ -1,7 +1,7 @@
 """argocd: Argo CD's pinned install.yaml, server-side applied into its namespace, with the
 Application health check in ``argocd-cm`` (applied with the install, so before any root app).
 
-Gates (contracts §3): the CRDs Established (then discovery refreshed), repo-server,
+Gates (contracts §3): the CRDs Established, repo-server,
 application-controller, redis and server rolled out, the ``default`` AppProject present and the
 health check in place. argocd-server creates that project at startup; on the local cluster no
 server process runs (kwok), so there this stage creates it the way the server would, and says so.
@@ -161,7 +161,6 @@ class ArgoCD(PlatformComponent):
         established = install.readiness(ctx, crds)
         if not established.ok:
             return established
-        ctx.kube.refresh_discovery()  # the new kinds, for the root app applied next
         how = self.mode(ctx)
         running = how.running(ctx)
         if not running.ok:

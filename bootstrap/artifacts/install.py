@@ -8,9 +8,10 @@ Applying is one server-side apply of the whole manifest, in dependency order.
 
 from __future__ import annotations
 
-import copy
 import functools
+import hashlib
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,7 +79,7 @@ def manifest(ctx: Context, component: str, *, namespace: str) -> list[Doc]:
     artifact = artifacts.artifact_for(ctx.profile, component)
     path = artifacts.Store.for_profile(ctx.profile).path(artifact)
     if artifact.chart is None:
-        return copy.deepcopy(list(_parsed(str(path), artifact.sha256)))
+        return private_copy(_parsed(str(path), artifact.sha256))
     return chart_objects(
         ctx, path, component, namespace, helm.values_for(component, artifact.chart)
     )
@@ -104,18 +105,49 @@ def chart_objects(
         json.dumps(values, sort_keys=True),
         ctx.kube.server_version(),
     )
-    return copy.deepcopy(list(rendered))
+    return private_copy(rendered)
 
 
 def manifest_file(path: Path) -> list[Doc]:
     """A manifest on disk as objects (a private copy), parsed once per file version."""
-    return copy.deepcopy(list(_parsed(str(path), str(path.stat().st_mtime_ns))))
+    return private_copy(_parsed(str(path), str(path.stat().st_mtime_ns)))
+
+
+def private_copy(docs: Iterable[Doc]) -> list[Doc]:
+    """A deep copy of plain manifest objects, through JSON: ten times faster than
+    ``copy.deepcopy`` for the 1.5 MB of Argo CD's objects (YAML timestamps become ISO text, as
+    the API client would send them)."""
+    return list(json.loads(_json(list(docs))))
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, default=lambda o: o.isoformat() if hasattr(o, "isoformat") else str(o))
 
 
 @functools.lru_cache(maxsize=8)
-def _parsed(path: str, sha256: str) -> tuple[Doc, ...]:
-    """Parse once per file and checksum (Argo CD's manifest is 1.5 MB)."""
-    return _load(Path(path).read_text(encoding="utf-8"))
+def _parsed(path: str, version: str) -> tuple[Doc, ...]:
+    """Parse once per process and file version (``version``: a checksum or an mtime), and once
+    per file content at all: Argo CD's 1.5 MB manifest takes about 0.6 s to parse as YAML and
+    10 ms to read back as JSON, so the parsed objects are kept by the content's sha256."""
+    data = Path(path).read_bytes()
+    cached = parsed_cache_dir() / f"{hashlib.sha256(data).hexdigest()}.json"
+    try:
+        return tuple(json.loads(cached.read_text()))
+    except (OSError, ValueError):
+        pass
+    docs = _load(data.decode("utf-8"))
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(f".{os.getpid()}.part")
+        partial.write_text(_json(list(docs)))
+        partial.replace(cached)
+    except OSError:  # a read-only cache costs only time
+        pass
+    return docs
+
+
+def parsed_cache_dir() -> Path:
+    return artifacts.default_cache_dir().parent / "parsed"
 
 
 _RENDERED: dict[tuple[str, ...], tuple[Doc, ...]] = {}
@@ -156,8 +188,7 @@ def _load(text: str) -> tuple[Doc, ...]:
 def relocate(docs: Iterable[Doc], *, source: str, target: str) -> list[Doc]:
     """Move namespaced objects (and binding subjects) from namespace ``source`` to ``target``."""
     out = []
-    for doc in docs:
-        doc = copy.deepcopy(doc)
+    for doc in private_copy(docs):
         meta = doc.setdefault("metadata", {})
         if meta.get("namespace") == source:
             meta["namespace"] = target

@@ -123,7 +123,10 @@ class Kube:
         try:
             found = _translate(
                 lambda: res.get(
-                    name=name, namespace=namespace, _request_timeout=self.request_timeout
+                    name=name,
+                    namespace=namespace,
+                    _request_timeout=self.request_timeout,
+                    serializer=_as_dict,
                 ),
                 f"get {ObjectRef(api_version, kind, name, namespace)}",
             )
@@ -146,6 +149,7 @@ class Kube:
                 namespace=namespace,
                 label_selector=label_selector,
                 _request_timeout=self.request_timeout,
+                serializer=_as_dict,
             ),
             f"list {kind}",
         )
@@ -339,6 +343,12 @@ class NotFound(ClusterbootError):
 
 class Expired(TemporaryError):
     """A watch's resourceVersion is too old (410 Gone): relist and watch again."""
+
+
+def _as_dict(_client: Any, data: Obj) -> Obj:
+    """Responses stay the dicts the JSON decoder made: the dynamic client's own ResourceInstance
+    walks every field (a CustomResourceDefinition's schema is thousands) and is walked back."""
+    return data
 
 
 def _plain(obj: Any) -> Obj:

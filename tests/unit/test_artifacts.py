@@ -393,3 +393,26 @@ def prodesk_source(prodesk: Profile, part: str) -> Any:
         "k3s-binary": settings.airgap.binary,
         "k3s-images": settings.airgap.images,
     }[part]
+
+
+def test_a_parsed_manifest_is_kept_by_its_content_and_read_back_without_parsing_yaml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bootstrap.artifacts import install
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n")
+    install._parsed.cache_clear()
+    assert [d["metadata"]["name"] for d in install.manifest_file(manifest)] == ["a"]
+    [cached] = list(install.parsed_cache_dir().glob("*.json"))
+    assert cached.name == f"{hashlib.sha256(manifest.read_bytes()).hexdigest()}.json"
+    # What is read back is the cache, not a new parse: change it and see it come back.
+    cached.write_text('[{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"}}]')
+    install._parsed.cache_clear()
+    assert [d["metadata"]["name"] for d in install.manifest_file(manifest)] == ["b"]
+    # Another content is another entry.
+    manifest.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")
+    install._parsed.cache_clear()
+    assert [d["metadata"]["name"] for d in install.manifest_file(manifest)] == ["c"]
+    install._parsed.cache_clear()

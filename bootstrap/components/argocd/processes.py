@@ -10,8 +10,6 @@ next to the Argo CD binary by ``make argocd``.
 
 from __future__ import annotations
 
-import copy
-import functools
 import os
 import shutil
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 import yaml
 
 from bootstrap import secrets
+from bootstrap.artifacts import install
 from bootstrap.controlplane.layout import Layout
 from bootstrap.errors import InputError
 
@@ -188,13 +187,5 @@ def components(
 def install_objects(directory: Path) -> list[dict[str, Any]]:
     """Argo CD's objects from the core install of the built version, without its workloads
     (the processes above stand in for them). A private copy: callers may change it."""
-    path = directory / "manifests" / "core-install.yaml"
-    return copy.deepcopy(list(_parsed(str(path), path.stat().st_mtime_ns)))
-
-
-@functools.lru_cache(maxsize=2)
-def _parsed(path: str, mtime_ns: int) -> tuple[dict[str, Any], ...]:
-    """Parse once per file version: the manifest is 1.5 MB of YAML."""
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    docs = yaml.load_all(Path(path).read_text(), Loader=loader)
-    return tuple(d for d in docs if d and d.get("kind") not in {"Deployment", "StatefulSet"})
+    docs = install.manifest_file(directory / "manifests" / "core-install.yaml")
+    return [d for d in docs if d.get("kind") not in {"Deployment", "StatefulSet"}]
