@@ -76,6 +76,13 @@ def cluster(directory: Path) -> Path:
         "name": "bench-waves",
         "state_dir": str(directory / "state"),
         "cluster": {"name": "cb-bench-waves", "local": {"api_port": free_port()}},
+        # The cluster alone: the simulator plays Argo CD, so no real one may watch the apps.
+        "components": {
+            "metallb": {"enabled": False},
+            "argocd": {"enabled": False},
+            "sealed_secrets": {"enabled": False},
+        },
+        "root_app": None,
     }
     path.write_text(yaml.safe_dump(body))
     out = io.StringIO()
