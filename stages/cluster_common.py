@@ -43,14 +43,17 @@ class ToolCluster(Stage):
     def lb_range(self, ctx: Context) -> str | None:
         return ctx.profile.cluster.lb_range
 
-    def desired_kubeconfig(self, ctx: Context) -> str:
+    def renamed_kubeconfig(self, ctx: Context) -> dict[str, Any]:
+        """The tool's kubeconfig, its one context renamed to the profile."""
         text, context, source = self.source_kubeconfig(ctx)
         try:
             doc = kubeconfig.extract(kubeconfig.parse(text, source=source), context)
-            doc = kubeconfig.rename_context(doc, context, ctx.profile.name)
+            return kubeconfig.rename_context(doc, context, ctx.profile.name)
         except kubeconfig.KubeconfigError as err:
             raise StageFailed(self.name, "read the kubeconfig", cause=str(err)) from err
-        return kubeconfig.dump(kubeconfig.loopback_servers(doc))
+
+    def desired_kubeconfig(self, ctx: Context) -> str:
+        return kubeconfig.dump(kubeconfig.loopback_servers(self.renamed_kubeconfig(ctx)))
 
     def kubeconfig_plan(self, ctx: Context) -> Iterator[Change]:
         """Publish the cluster when our copy is current, else yield the change that fixes it."""

@@ -207,12 +207,7 @@ class K3sServer(ToolCluster):
     def desired_kubeconfig(self, ctx: Context) -> str:
         """k3s.yaml with its server at the host's address and the profile's names."""
         settings = self.settings(ctx)
-        text, context, source = self.source_kubeconfig(ctx)
-        try:
-            doc = kubeconfig.extract(kubeconfig.parse(text, source=source), context)
-            doc = kubeconfig.rename_context(doc, context, ctx.profile.name)
-        except kubeconfig.KubeconfigError as err:
-            raise StageFailed(self.name, "read the kubeconfig", cause=str(err)) from err
+        doc = self.renamed_kubeconfig(ctx)
         url = f"https://{_bracketed(settings.ssh.host)}:{settings.api_port}"
         return kubeconfig.dump(kubeconfig.with_server(doc, url))
 

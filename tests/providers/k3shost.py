@@ -24,23 +24,13 @@ import pytest
 
 from bootstrap import wait
 from bootstrap.stage import Verdict
+from tests.providers.test_ssh import free_port, keygen
 
 SSHD = Path("/usr/sbin/sshd")
 FAKES = Path(__file__).resolve().parent / "fakes"
 USER, UID = "ops", 4242
 SUDO_PASSWORD = "sudo-pw-for-the-tests-only"
 BINDS = ("/etc/rancher", "/var/lib/rancher", "/usr/local/bin")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def keygen(path: Path) -> str:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
-    return path.with_suffix(".pub").read_text().strip()
 
 
 @dataclass
