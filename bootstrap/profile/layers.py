@@ -19,6 +19,7 @@ from bootstrap.errors import ProfileError
 SUFFIXES = (".yaml", ".yml")
 MAX_BYTES = 1 << 20  # a profile is a page or two; a file of megabytes is not one
 MAX_VALUES = 20_000  # values in one file once its aliases are expanded
+MAX_DEPTH = 64  # mappings and lists inside each other; a profile needs a dozen at most
 Prepare = Callable[[dict[str, Any], Path], dict[str, Any]]
 
 
@@ -28,13 +29,35 @@ class Layer:
     data: dict[str, Any]
 
 
+class TooDeep(yaml.composer.ComposerError):
+    """Nesting past MAX_DEPTH (PyYAML's composer would recurse until Python gives up)."""
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that refuses a key written twice in one mapping (PyYAML keeps the last)."""
+    """SafeLoader that refuses a key written twice in one mapping (PyYAML keeps the last), a
+    key that is a list or a mapping, and nesting deeper than MAX_DEPTH."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self._depth >= MAX_DEPTH:
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            raise TooDeep(None, None, f"values nested more than {MAX_DEPTH} levels deep", mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[object] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
+            if isinstance(key, list | dict):
+                what = "list" if isinstance(key, list) else "mapping"
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"a key must be a name, not a {what}", key_node.start_mark
+                )
             if key in seen:
                 mark = key_node.start_mark
                 raise yaml.constructor.ConstructorError(
@@ -80,6 +103,11 @@ def read(path: Path) -> dict[str, Any]:
             hint="start the file with keys such as `cluster:`",
         )
     return data
+
+
+def parse_value(text: str) -> Any:
+    """A `--set` value as YAML, with the same limits as a file (raises TooDeep, YAMLError)."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
 
 
 def find_base(ref: object, *, of: Path, profiles_dir: Path) -> Path:
@@ -164,5 +192,6 @@ def put(data: dict[str, Any], path: Sequence[str], value: object) -> dict[str, A
     if below is None:
         below = {}
     if not isinstance(below, dict):
-        raise ValueError(f"{key!r} holds {below!r}, not a mapping, so nothing can be set below it")
+        held = "a list" if isinstance(below, list) else "a single value"
+        raise ValueError(f"{key!r} holds {held}, not a mapping, so nothing can be set below it")
     return {**data, key: put(below, rest, value)}

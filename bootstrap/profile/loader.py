@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from bootstrap.secrets import MASK, redact
 PROFILES_DIR = Path(__file__).resolve().parents[2] / "profiles"
 SET = "--set"
 
+_KEY_PREFIX = re.compile(r"[A-Za-z0-9_.-]*")
 _VAR = re.compile(r"\$\$\{|\$\{(?P<name>[A-Za-z_]\w*)(?::-(?P<default>[^}]*))?\}|\$\{")
 
 
@@ -37,7 +38,7 @@ def load(
     profiles_dir: Path | None = None,
 ) -> Profile:
     """The validated profile ``ref`` (a name in ``profiles_dir``, or a path to a .yaml file)."""
-    env = os.environ if env is None else env
+    env = _Watched(os.environ if env is None else env)
     profiles_dir = PROFILES_DIR if profiles_dir is None else profiles_dir
     path = _locate(ref, profiles_dir)
 
@@ -62,11 +63,31 @@ def load(
     try:
         profile = Profile.model_validate(data)
     except ValidationError as err:
-        raise _invalid(err, stack, path) from None
+        raise _invalid(err, stack, path, from_env=env.seen) from None
     resolved: Profile = refs.resolve(
         profile, (), where=lambda k: _owner(stack, k, path), env=env
     )
     return resolved
+
+
+class _Watched(Mapping[str, str]):
+    """The environment, noting every value read from it: an error never shows those."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.seen: set[str] = set()
+
+    def __getitem__(self, name: str) -> str:
+        value = self.env[name]
+        if value:
+            self.seen.add(value)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.env)
+
+    def __len__(self) -> int:
+        return len(self.env)
 
 
 def describe(profile: Profile) -> dict[str, object]:
@@ -157,15 +178,12 @@ def _overrides(items: Sequence[str], env: Mapping[str, str]) -> Layer:
         dotted, eq, raw = item.partition("=")
         path = dotted.strip().split(".")
         if not eq or not all(path):
-            raise ProfileError(
-                f"expected key.path=value (got {item[:40]!r})",
-                file=SET,
-                key=dotted.strip(),
-                hint="e.g. --set cluster.local.api_port=7443",
-            )
+            raise _not_a_setting(item)
         _check_settable(path)
         try:
-            value = yaml.safe_load(raw)
+            value = layers.parse_value(raw)
+        except layers.TooDeep as err:
+            raise ProfileError(str(err.problem), file=SET, key=dotted.strip()) from None
         except yaml.YAMLError:
             value = raw
         value = _prepare(value, tuple(path), file=SET, base_dir=Path(), env=env)
@@ -174,6 +192,26 @@ def _overrides(items: Sequence[str], env: Mapping[str, str]) -> Layer:
         except ValueError as err:
             raise ProfileError(str(err), file=SET, key=".".join(path)) from None
     return Layer(SET, data)
+
+
+def _not_a_setting(item: str) -> ProfileError:
+    """`--set` without `=`, or with an empty key part: the key is named, never what follows
+    it (with `:` or a space in place of `=`, that is the value, and it may be a secret)."""
+    dotted, eq, _ = item.partition("=")
+    if eq:
+        why, key = "a part of the key is empty", dotted.strip()
+    else:
+        prefix = _KEY_PREFIX.match(item.strip())
+        key = prefix[0] if prefix else ""
+        after = item.strip()[len(key) :][:1]
+        why = f"{after!r} follows the key, not '=' (the rest is not shown)" if after else "no '='"
+    shown = key.strip(".") or "cluster.local.api_port"
+    return ProfileError(
+        f"expected key.path=value: {why}",
+        file=SET,
+        key=key,
+        hint=f"write --set {shown}=VALUE",
+    )
 
 
 def _check_settable(path: Sequence[str]) -> None:
@@ -208,8 +246,10 @@ def _drop_nulls(value: object, node: paths.Node | None) -> Any:
 MAX_PROBLEMS = 20
 
 
-def _invalid(error: ValidationError, stack: Sequence[Layer], path: Path) -> ProfileError:
-    found = paths.problems(error)
+def _invalid(
+    error: ValidationError, stack: Sequence[Layer], path: Path, *, from_env: Collection[str]
+) -> ProfileError:
+    found = paths.problems(error, from_env=from_env)
     files = [
         _missing_in(stack, p.path, path) if p.kind == "missing" else _owner(stack, p.path, path)
         for p in found

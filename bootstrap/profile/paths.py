@@ -10,7 +10,7 @@ import difflib
 import re
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from bootstrap.profile import schema
+from bootstrap.secrets import MASK
 
 Node = type[BaseModel] | Literal["dict", "leaf"]
 KeyPath = tuple[str | int, ...]
@@ -148,8 +149,9 @@ def _got(value: object, limit: int = 60) -> str:
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
-def problems(error: ValidationError) -> list[Problem]:
-    """One plain sentence per pydantic error; never the value of a secret-looking key."""
+def problems(error: ValidationError, *, from_env: Collection[str] = ()) -> list[Problem]:
+    """One plain sentence per pydantic error; never the value of a secret-looking key, nor a
+    value that holds one read from the environment (``from_env``: those values)."""
     found = []
     for err in error.errors():
         loc: KeyPath = err["loc"]
@@ -158,7 +160,11 @@ def problems(error: ValidationError) -> list[Problem]:
         text = ("the key: " if is_key else "") + _expected(err)
         value = err.get("input")
         hidden = under_secret(path) or (bool(path) and bool(SECRET_LOOKING.search(str(path[-1]))))
-        if err["type"] != "missing" and not isinstance(value, dict) and not hidden:
+        if isinstance(value, str) and any(v in value for v in from_env):
+            for seen in sorted(from_env, key=len, reverse=True):
+                text = text.replace(seen, MASK) if len(seen) >= 3 else text
+            text += " (the value comes from the environment; not shown)"
+        elif err["type"] != "missing" and not isinstance(value, dict) and not hidden:
             text += f" (got {_got(value)})"
         found.append(Problem(err["type"], path, text))
     return found

@@ -92,7 +92,57 @@ CASES = [
         ["binaries are missing", "make binaries"],
     ),
     ("missing profile", lambda t: t / "nope.yaml", {}, (), ["nope.yaml"]),
+    (
+        "a profile nested 5,000 deep (PyYAML would recurse until RecursionError)",
+        lambda t: raw(t, "deep: " + "[" * 5000 + "]" * 5000),
+        {},
+        (),
+        ["invalid YAML at line", "nested more than 64 levels deep"],
+    ),
+    (
+        "block mappings nested 1,000 deep",
+        lambda t: raw(t, "deep:\n" + "".join(f"{'  ' * (i + 1)}k{i}:\n" for i in range(1000))),
+        {},
+        (),
+        ["nested more than 64 levels deep"],
+    ),
+    (
+        "a --set value nested 5,000 deep",
+        lambda t: local(t),
+        {},
+        ("waves.per_wave_seconds=" + "[" * 5000 + "]" * 5000,),
+        ["--set: waves.per_wave_seconds: values nested more than 64 levels deep"],
+    ),
+    (
+        "a list as a mapping key",
+        lambda t: raw(t, "cluster:\n  ? [a, b]\n  : 1"),
+        {},
+        (),
+        ["line 4, column 5", "a key must be a name, not a list"],
+    ),
+    (
+        "a mapping as a mapping key",
+        lambda t: raw(t, "? {a: 1}\n: 1"),
+        {},
+        (),
+        ["a key must be a name, not a mapping"],
+    ),
+    (
+        "a --set below a single value",
+        lambda t: local(t),
+        {},
+        ("waves.per_wave_seconds=12", "waves.per_wave_seconds.x=1"),
+        ["'per_wave_seconds' holds a single value, not a mapping"],
+    ),
 ]
+
+
+def raw(tmp_path: Path, text: str) -> Path:
+    """A profile extending local, with ``text`` appended as written (not through a dumper)."""
+    path = tmp_path / "p.yaml"
+    base = REPO / "profiles" / "local.yaml"
+    path.write_text(f"extends: {base}\nstate_dir: {tmp_path / 'state'}\n{text}\n")
+    return path
 
 
 @pytest.mark.parametrize(
@@ -165,3 +215,52 @@ def test_a_secret_from_the_environment_never_reaches_output_or_report_of_a_faili
         report = (tmp_path / "state" / "reports" / "last-up.json").read_text()
         assert "exited with 3" in report
         assert secret not in report
+
+
+SECRET = "hunter2-0123456789-not-for-eyes"
+
+
+@pytest.mark.parametrize(
+    ("setting", "phrase"),
+    [
+        (f"root_app.credentials.password:{SECRET}", "':' follows the key, not '='"),
+        (f"root_app.credentials.password {SECRET}", "' ' follows the key, not '='"),
+        (f"root_app.credentials.password:={SECRET}", "unknown key 'password:'"),
+        (f"root_app..password={SECRET}", "a part of the key is empty"),
+    ],
+)
+def test_a_set_without_equals_names_the_key_and_never_prints_the_value(
+    tmp_path: Path, setting: str, phrase: str
+) -> None:
+    code, text = run_up(local(tmp_path), sets=(setting,))
+    assert code == 2, text
+    assert "--set: root_app." in text
+    assert phrase in text
+    assert SECRET not in text
+    assert SECRET[:8] not in text  # not a prefix of it either
+
+
+@pytest.mark.parametrize(
+    ("profile", "sets", "key"),
+    [
+        ({"concurrency": "${TOKEN}"}, (), "concurrency"),
+        ({"cluster": {"lb_range": "${TOKEN}"}}, (), "cluster.lb_range"),
+        ({"cluster": {"name": "x-${TOKEN}"}}, (), "cluster.name"),
+        ({"root_app": {"repo_url": "${TOKEN}", "name": "${TOKEN}"}}, (), "root_app.name"),
+        ({}, ("waves.deadline_seconds=${TOKEN}",), "waves.deadline_seconds"),
+        ({}, ("cluster.local.nodes=${TOKEN}",), "cluster.local.nodes"),
+    ],
+)
+def test_a_value_from_the_environment_is_never_echoed_by_a_validation_error(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    profile: dict[str, object],
+    sets: tuple[str, ...],
+    key: str,
+) -> None:
+    monkeypatch.setenv("TOKEN", "Q9x-env-value-0123456789")
+    code, text = run_up(local(tmp_path, **profile), sets=sets)
+    assert code == 2, text
+    assert f"{key}: " in text
+    assert "the value comes from the environment; not shown" in text
+    assert "Q9x-env-value" not in text
