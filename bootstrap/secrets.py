@@ -2,6 +2,9 @@
 
 The registry is process-wide on purpose: the log processor, the runner's argv redaction and
 the error printer must all scrub the same values, whichever object happened to load them.
+Besides what a profile references, the credentials a tool may find in the environment
+(``remember_environment``) and text shaped like a well-known token are masked too: a tool we
+run can print them on its stderr even when the profile never mentions them.
 """
 
 from __future__ import annotations
@@ -10,11 +13,43 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 MASK = "***"
 _MIN_LENGTH = 4  # shorter values would scrub ordinary words out of every line
+
+CREDENTIAL_ENV = frozenset(
+    {
+        "GITHUB_TOKEN",
+        "GH_TOKEN",
+        "GITLAB_TOKEN",
+        "CI_JOB_TOKEN",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "ARGOCD_AUTH_TOKEN",
+        "DOCKER_PASSWORD",
+        "DOCKER_AUTH_CONFIG",
+        "OCI_CLI_KEY_CONTENT",
+        "KUBE_TOKEN",
+        "VAULT_TOKEN",
+    }
+)
+"""Names of credentials tools read from the environment: their values are masked."""
+_CREDENTIAL_NAME = re.compile(
+    r"(^|_)(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|PRIVATE_KEY|SECRET_ACCESS_KEY|KEY_CONTENT)$",
+    re.IGNORECASE,
+)
+_GUESSED_MIN_LENGTH = 8  # a name that only looks like a credential's must hold a real one
+TOKEN_SHAPES = re.compile(
+    r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}"  # GitHub tokens (classic, OAuth, app, refresh)
+    r"|github_pat_[A-Za-z0-9_]{20,}"  # GitHub fine-grained tokens
+    r"|glpat-[A-Za-z0-9_-]{20,}"  # GitLab personal access tokens
+    r"|(?:AKIA|ASIA)[A-Z0-9]{16}\b"  # AWS access key ids
+    r"|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*)"  # JWTs (header.payload.sig)
+)
+"""Text shaped like a token is masked wherever it comes from."""
 
 _lock = threading.Lock()
 _known: set[str] = set()
@@ -62,12 +97,28 @@ def remember(*values: str) -> None:
         _pattern = re.compile("|".join(re.escape(v) for v in ordered))
 
 
+def remember_environment(env: Mapping[str, str] | None = None) -> None:
+    """Remember the values of the credentials in ``env`` (default: this process's), whether
+    or not a profile refers to them: the tools we run read them, and may print them."""
+    env = os.environ if env is None else env
+    remember(
+        *(
+            value
+            for name, value in env.items()
+            if name.upper() in CREDENTIAL_ENV
+            or (_CREDENTIAL_NAME.search(name) and len(value) >= _GUESSED_MIN_LENGTH)
+        )
+    )
+
+
 def redact(text: str) -> str:
-    """Replace every remembered secret in ``text`` with the mask."""
-    pattern = _pattern
-    if pattern is None or not text:
+    """Replace every remembered secret, and anything shaped like a token, with the mask."""
+    if not text:
         return text
-    return pattern.sub(MASK, text)
+    pattern = _pattern
+    if pattern is not None:
+        text = pattern.sub(MASK, text)
+    return TOKEN_SHAPES.sub(MASK, text)
 
 
 def redact_all(items: Iterable[str]) -> list[str]:

@@ -264,3 +264,69 @@ def test_a_value_from_the_environment_is_never_echoed_by_a_validation_error(
     assert f"{key}: " in text
     assert "the value comes from the environment; not shown" in text
     assert "Q9x-env-value" not in text
+
+
+ENV_CREDENTIALS = {
+    "GITHUB_TOKEN": "gh-env-value-not-a-known-shape-1",
+    "GITLAB_TOKEN": "gl-env-value-not-a-known-shape-2",
+    "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "AWS_SESSION_TOKEN": "IQoJb3JpZ2luX2VjEPT//////////wEaCXVzLWVhc3QtMSJH",
+    "ARGOCD_AUTH_TOKEN": "argocd-env-value-3",
+    "DOCKER_PASSWORD": "docker-env-value-4",
+    "OCI_CLI_KEY_CONTENT": "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEF\n-----END",
+}
+TOKEN_SHAPED = [
+    "ghp_" + "Z9y8X7w6V5u4T3s2R1q0P9o8N7m6L5k4J3i2",
+    "github_pat_11AAAAAAA0bbbbbbbbbb_cccccccccccccccccccccccccccccccccc",
+    "glpat-" + "Ab1Cd2Ef3Gh4Ij5Kl6Mn",
+    "AKIAIOSFODNN7EXAMPLE",
+    "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2EifQ.c2lnbmF0dXJlLW5vdC1yZWFs",
+]
+
+
+class ChattyStage(Stage):
+    """A cluster stage whose plan and whose tool show credentials nobody referenced."""
+
+    name = "cluster_local"
+    provides = "cluster"
+
+    def plan(self, ctx: Context) -> Iterator[Change]:
+        shown = " ".join([*ENV_CREDENTIALS.values(), *TOKEN_SHAPED])
+        structlog.get_logger("t").info("tool.output", stage=self.name, output=shown)
+        yield Change(f"log in with {shown}", self._fail)
+
+    def _fail(self, ctx: Context) -> None:
+        script = 'printf "%s\\n" "$GITHUB_TOKEN $AWS_SECRET_ACCESS_KEY $OCI_CLI_KEY_CONTENT $1" >&2'
+        ctx.runner.run(["sh", "-c", script + "; exit 3", "sh", " ".join(TOKEN_SHAPED)])
+
+
+def test_credentials_from_the_environment_and_token_shapes_never_reach_any_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in ENV_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(stages, "for_profile", lambda profile: [ChattyStage()])
+    profile = write(
+        tmp_path,
+        {
+            "cluster": {"provider": "local", "name": "chatty"},
+            "components": {"sealed_secrets": {"enabled": False}},  # no helm needed
+        },
+    )
+    leaks = [*ENV_CREDENTIALS.values(), "MIIEvQIBADANBgkqhkiG9w0BAQEF", *TOKEN_SHAPED]
+    runs = [(app.up, "json", 1), (app.up, "console", 1), (app.plan, "console", 0)]
+    for command, log_format, expected in runs:
+        out, err = io.StringIO(), io.StringIO()
+        inv = app.Invocation(profile=str(profile), log_format=log_format, out=out, err=err)
+        code = command(inv)
+        text = out.getvalue() + err.getvalue()
+        assert code == expected, text
+        assert "***" in text
+        assert not [leak for leak in leaks if leak in text]
+    out = io.StringIO()
+    assert app.status(app.Invocation(profile=str(profile), log_format="json", out=out)) == 1
+    assert "log in with ***" in out.getvalue()
+    assert not [leak for leak in leaks if leak in out.getvalue()]
+    report = (tmp_path / "state" / "reports" / "last-up.json").read_text()
+    assert "exited with 3" in report
+    assert not [leak for leak in leaks if leak in report]

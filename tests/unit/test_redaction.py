@@ -81,3 +81,47 @@ def test_report_json_is_scrubbed(tmp_path: pytest.TempPathFactory) -> None:
     path = tmp_path / "r.json"  # type: ignore[operator]
     report.write_json(run, path)
     assert "very-secret-password" not in path.read_text()
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8",
+        "gho_" + "a" * 36,
+        "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz0123456789",
+        "glpat-" + "x1Y2z3W4v5U6t7S8r9Q0",
+        "AKIAIOSFODNN7EXAMPLE",
+        "ASIAY34FZKBOKMUTVV7A",
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N",
+    ],
+)
+def test_text_shaped_like_a_token_is_masked_though_nobody_remembered_it(token: str) -> None:
+    line = f"fatal: could not read Username: token={token} rejected"
+    assert secrets.redact(line) == "fatal: could not read Username: token=*** rejected"
+
+
+def test_ordinary_words_ids_and_digests_are_not_taken_for_tokens() -> None:
+    line = (
+        "ghp_short AKIA eyJ.x.y sha256 " + "0123456789abcdef" * 4 + " uid 6f1c2b3a-1d2e-4f50-9a8b"
+    )
+    assert secrets.redact(line) == line
+
+
+def test_credentials_in_the_environment_are_masked_even_when_no_profile_names_them() -> None:
+    env = {
+        "GITHUB_TOKEN": "plain-looking-token-value",
+        "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "DOCKER_PASSWORD": "dckr-pw-1",
+        "OCI_CLI_KEY_CONTENT": "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0B\n-----END",
+        "MY_SERVICE_API_KEY": "guessed-by-its-name",
+        "SHORT_TOKEN": "tiny",
+        "EDITOR": "vim-nox-editor",
+    }
+    secrets.remember_environment(env)
+    text = " ".join(env.values())
+    masked = secrets.redact(text)
+    for name in ("GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "DOCKER_PASSWORD", "MY_SERVICE_API_KEY"):
+        assert env[name] not in masked
+    assert "MIIEvQIBADANBgkqhkiG9w0B" not in masked
+    assert "tiny" in masked, "a value this short under a guessed name would mask ordinary words"
+    assert "vim-nox-editor" in masked
