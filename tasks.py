@@ -100,7 +100,7 @@ def up(
     """Bring the profile's cluster from nothing to synced; exit 0 only when every gate passed."""
     return app.up(
         dataclasses.replace(inv, recreate=recreate),
-        only=[s.strip() for s in only.split(",") if s.strip()],
+        only=[s.strip() for s in only.split(",")] if only else [],
         start_from=from_ or None,
         report_path=_path(report),
         junit_path=_path(junit),

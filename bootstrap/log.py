@@ -15,8 +15,10 @@ from typing import Any, TextIO
 
 import structlog
 
+from bootstrap.errors import InputError
 from bootstrap.secrets import redact
 
+MODES = ("auto", "console", "json")
 _LIVE = "\x00live\x00"
 _SYMBOL = {"unchanged": "✓", "changed": "✓", "failed": "✗", "not-run": "-", "skipped": "-"}
 
@@ -90,6 +92,11 @@ def _short(value: Any) -> str:
 
 def configure(*, mode: str = "auto", level: str = "info", stream: TextIO | None = None) -> str:
     """Set up structlog for this process; returns the mode chosen ('console' or 'json')."""
+    if mode not in MODES:
+        raise InputError(
+            f"--log-format {mode[:40]!r} is not a log format",
+            hint=f"use one of: {', '.join(MODES)}",
+        )
     out = stream or sys.stderr
     tty = out.isatty()
     chosen = ("console" if tty else "json") if mode == "auto" else mode

@@ -77,11 +77,11 @@ def _terminated(signum: int, frame: object) -> None:
 def guarded(inv: Invocation, body: Callable[[], int]) -> int:
     """Run a command body; turn errors into a message with a hint and the right exit code.
     SIGTERM is handled as Ctrl-C: the run stops, says so in its report, and exits 130."""
-    log.configure(mode=inv.log_format, stream=inv.err)
     secrets.remember_environment()
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminated) if main else None
     try:
+        log.configure(mode=inv.log_format, stream=inv.err)
         return body()
     except KeyboardInterrupt:
         print("✗ interrupted; run the same command again to continue", file=inv.err)

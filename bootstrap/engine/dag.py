@@ -101,7 +101,15 @@ def _find_cycle(remaining: Mapping[str, set[str]]) -> list[str]:
 
 
 def select(graph: Graph, *, only: Sequence[str] = (), start_from: str | None = None) -> list[str]:
-    """The stages to run: all, ``--only`` these, or ``--from`` one and everything after it."""
+    """The stages to run: all, ``--only`` these, or ``--from`` one and everything after it.
+    Empty names in ``only`` (``--only a,,b``) are dropped; ``--only`` naming none is refused."""
+    given, only = bool(only), [name for name in only if name]
+    if given and not only:
+        raise DagError(
+            "--only names no stage",
+            hint=f"e.g. --only {graph.order[-1]}; stages of this profile, in order: "
+            f"{', '.join(graph.order)}",
+        )
     known = set(graph.order)
     for name in [*only, *([start_from] if start_from else [])]:
         if name not in known:

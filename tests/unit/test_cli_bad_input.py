@@ -4,14 +4,17 @@ is, and no stage ran (no stage event, no report, no cluster state)."""
 from __future__ import annotations
 
 import io
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import invoke
 import pytest
 import structlog
 import yaml
 
 import stages
+import tasks
 from bootstrap.commands import app
 from bootstrap.stage import Change, Context, Stage
 
@@ -92,6 +95,13 @@ CASES = [
         ["binaries are missing", "make binaries"],
     ),
     ("missing profile", lambda t: t / "nope.yaml", {}, (), ["nope.yaml"]),
+    (
+        "--only naming no stage (what `--only ,,` gives)",
+        lambda t: local(t),
+        {"only": ["", "", ""]},
+        (),
+        ["--only names no stage", "stages of this profile, in order: cluster_local"],
+    ),
     (
         "a profile nested 5,000 deep (PyYAML would recurse until RecursionError)",
         lambda t: raw(t, "deep: " + "[" * 5000 + "]" * 5000),
@@ -330,3 +340,35 @@ def test_credentials_from_the_environment_and_token_shapes_never_reach_any_outpu
     report = (tmp_path / "state" / "reports" / "last-up.json").read_text()
     assert "exited with 3" in report
     assert not [leak for leak in leaks if leak in report]
+
+
+@pytest.mark.parametrize(
+    ("flags", "phrase"),
+    [
+        ({"only": ",,"}, "--only names no stage"),
+        ({"only": " , "}, "--only names no stage"),
+        ({"log_format": "xml"}, "--log-format 'xml' is not a log format"),
+    ],
+)
+def test_the_up_task_refuses_flags_that_select_nothing_or_no_format(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: dict[str, str], phrase: str
+) -> None:
+    out, err = io.StringIO(), io.StringIO()  # stay open: the log may still point at err
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", err)
+    options = {"profile": str(local(tmp_path)), "set": None, "log_format": "json", **flags}
+    with pytest.raises(invoke.Exit) as stopped:
+        tasks.up(invoke.Context(), **options)
+    assert stopped.value.code == 2
+    assert phrase in err.getvalue()
+    assert "stage.start" not in err.getvalue() + out.getvalue()
+    assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.parametrize("command", [app.plan, app.status, app.down, app.doctor])
+def test_every_command_refuses_an_unknown_log_format(tmp_path: Path, command: object) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    inv = app.Invocation(profile=str(local(tmp_path)), log_format="xml", out=out, err=err)
+    assert command(inv) == 2  # type: ignore[operator]
+    assert "use one of: auto, console, json" in err.getvalue()
+    assert out.getvalue() == ""
