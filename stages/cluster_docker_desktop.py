@@ -43,7 +43,13 @@ class ClusterDockerDesktop(ToolCluster):
             if not path.is_file():
                 continue
             try:
-                docs.append(kubeconfig.parse(path.read_text(), source=str(path)))
+                docs.append(kubeconfig.parse(path.read_text(encoding="utf-8"), source=str(path)))
+            except UnicodeDecodeError as err:
+                byte = err.object[err.start]
+                raise InputError(
+                    f"kubeconfig {path} is not UTF-8 text (byte {byte:#04x} at offset {err.start})",
+                    hint="is it a kubeconfig? fix the file, or set cluster.kubeconfig",
+                ) from None
             except (OSError, kubeconfig.KubeconfigError) as err:
                 raise InputError(f"cannot read kubeconfig {path}: {err}",
                                  hint="fix the file, or set cluster.kubeconfig") from err

@@ -105,7 +105,11 @@ def up(
     def body() -> int:
         ctx, engine = context_for(inv)
         selected = engine.selection(only=only, start_from=start_from)
-        preflight.check(ctx, engine, selected)
+        path = report_path or ctx.state_dir / "reports" / "last-up.json"
+        outputs = {"--report" if report_path else "the report": path}
+        if junit_path:
+            outputs["--junit"] = junit_path
+        preflight.check(ctx, engine, selected, outputs=outputs)
         run = report.Report(profile=ctx.profile.name)
         ctx.report = run
         try:
@@ -121,7 +125,6 @@ def up(
                     "api_url": ctx.cluster.api_url,
                 }
             run.finished = report.now_iso()
-            path = report_path or ctx.state_dir / "reports" / "last-up.json"
             report.write_json(run, path)
             if junit_path:
                 report.write_junit(run, junit_path)
@@ -246,6 +249,7 @@ def bundle(inv: Invocation, *, out_dir: Path) -> int:
 
     def body() -> int:
         profile = loader.load(inv.profile, overrides=inv.sets)
+        preflight.check_dir(out_dir, what="--out", hint="give --out a directory (made if missing)")
         entries = artifacts.bundle(profile, out_dir)
         for entry in entries:
             print(
@@ -289,6 +293,7 @@ def backup(inv: Invocation, *, out_file: Path) -> int:
     """Export every Sealed Secrets key Secret, encrypted with age, to ``out_file`` (0600)."""
 
     def body() -> int:
+        preflight.check_file(out_file, flag="--out")
         ctx = connected(inv)
         names = sealing.backup(ctx.kube, ctx.profile, out_file, state_dir=ctx.state_dir)
         print(

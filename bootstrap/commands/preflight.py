@@ -1,9 +1,11 @@
-"""Every input check that can fail, before anything is touched: the state directory, the outside
-tools a profile needs (by cluster provider and by the components' modes), each stage's own."""
+"""Every input check that can fail, before anything is touched: the state directory and the
+files a run writes, the outside tools a profile needs (by cluster provider and by the
+components' modes), each stage's own."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from bootstrap.artifacts import pins
@@ -44,18 +46,69 @@ def tools_for(profile: Profile) -> list[ToolNeed]:
     return needs
 
 
-def check(ctx: Context, engine: Engine, selected: Sequence[str]) -> None:
-    """Every input check that can fail, before any stage runs."""
-    check_writable(ctx.state_dir)
+def check(
+    ctx: Context,
+    engine: Engine,
+    selected: Sequence[str],
+    *,
+    outputs: Mapping[str, Path] | None = None,
+) -> None:
+    """Every input check that can fail, before any stage runs. ``outputs``: the files the run
+    will write, by the flag that named them. Nothing is created until every check passed, so a
+    run refused with exit 2 leaves no state directory behind."""
+    check_dir(
+        ctx.state_dir,
+        what="state directory",
+        hint="fix its permissions or mount, or point `state_dir` in the profile elsewhere",
+    )
+    for flag, path in (outputs or {}).items():
+        check_file(path, flag=flag)
     tools.require(ctx.runner, tools_for(ctx.profile))
     for name in selected:
         stage = engine.stages[name]
         if stage.skip_reason(ctx.profile) is None:
             stage.preflight(ctx)
+    make_state_dir(ctx.state_dir)
 
 
-def check_writable(directory: Path) -> None:
-    """The state directory must take files (kubeconfig, reports); say so before starting."""
+def check_file(path: Path, *, flag: str) -> None:
+    """``flag PATH`` must name a file that can be written: not a directory, not below a file,
+    in a directory that takes new files. Checked without creating anything."""
+    path = path.expanduser()
+    hint = f"give {flag} the path of a file, in a directory you can write to"
+    if path.is_dir():
+        raise InputError(f"{flag} {path} is a directory, not a file", hint=hint)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise InputError(f"{flag} {path} is not writable", hint=hint)
+    _check_parents(path, what=f"{flag} {path}", hint=hint)
+
+
+def check_dir(path: Path, *, what: str, hint: str) -> None:
+    """``path`` must be a directory that takes files, or one that can be made (not below a
+    file). Checked without creating anything."""
+    path = path.expanduser()
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{what} {path} is a file, not a directory", hint=hint)
+    if path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
+        raise InputError(f"{what} {path} is not writable", hint=hint)
+    _check_parents(path, what=f"{what} {path}", hint=hint)
+
+
+def _check_parents(path: Path, *, what: str, hint: str) -> None:
+    """The nearest existing directory above ``path`` must exist as a directory and be
+    writable (a path below a regular file can never be made)."""
+    above = path.parent
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    if not above.is_dir():
+        raise InputError(f"{what}: {above} is a file, so nothing can be made below it", hint=hint)
+    if not path.exists() and not os.access(above, os.W_OK | os.X_OK):
+        raise InputError(f"{what}: {above} is not writable", hint=hint)
+
+
+def make_state_dir(directory: Path) -> None:
+    """The state directory, made (0700) once every check passed, and tried with a probe file
+    (permission bits do not tell everything: a full disk, an odd network mount)."""
     try:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         probe = directory / ".write-check"

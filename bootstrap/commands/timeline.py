@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bootstrap.commands import preflight
 from bootstrap.errors import InputError
 from bootstrap.health.workloads import epoch_of
 
@@ -132,6 +133,7 @@ def render(report: Mapping[str, Any]) -> str:
 def write(report_file: Path, out: Path) -> int:
     """Render ``report_file`` into ``out``; the number of bars drawn."""
     data = load(report_file)
+    preflight.check_file(out, flag="--out")
     out.write_text(render(data))
     return len(bars(data))
 

@@ -7,6 +7,7 @@ import io
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import invoke
 import pytest
@@ -172,8 +173,8 @@ def test_bad_input_exits_2_names_the_problem_and_runs_no_stage(
     for phrase in phrases:
         assert phrase in text
     assert "stage.start" not in text
-    assert not (tmp_path / "state" / "reports").exists()
-    assert not (tmp_path / "state" / "local-cluster").exists()
+    assert "Traceback" not in text
+    assert not (tmp_path / "state").exists(), "a run refused with exit 2 makes no state directory"
 
 
 class LeakyStage(Stage):
@@ -372,3 +373,155 @@ def test_every_command_refuses_an_unknown_log_format(tmp_path: Path, command: ob
     assert command(inv) == 2  # type: ignore[operator]
     assert "use one of: auto, console, json" in err.getvalue()
     assert out.getvalue() == ""
+
+
+class Recorder(Stage):
+    """A cluster stage that only notes that it was planned (nothing may plan on bad input)."""
+
+    name = "cluster_local"
+    provides = "cluster"
+    planned: ClassVar[list[str]] = []
+
+    def plan(self, ctx: Context) -> Iterator[Change]:
+        self.planned.append(self.name)
+        return iter(())
+
+
+def recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **extra: object) -> Path:
+    Recorder.planned = []
+    monkeypatch.setattr(stages, "for_profile", lambda profile: [Recorder()])
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "a-dir").mkdir()
+    body = {"cluster": {"provider": "local", "name": "rec"}, **extra}
+    return write(tmp_path, {"components": {"sealed_secrets": {"enabled": False}}, **body})
+
+
+@pytest.mark.parametrize(
+    ("flags", "extra", "phrases"),
+    [
+        ({"report_path": "a-dir"}, {}, ["--report", "a-dir is a directory, not a file"]),
+        (
+            {"report_path": "a-file/r.json"},
+            {},
+            ["--report", "a-file is a file, so nothing can be made below it"],
+        ),
+        ({"report_path": "a-file/x/y/r.json"}, {}, ["a-file is a file, so nothing can be made"]),
+        ({"junit_path": "a-dir"}, {}, ["--junit", "a-dir is a directory, not a file"]),
+        ({"junit_path": "a-file/j.xml"}, {}, ["--junit", "a-file is a file, so nothing can"]),
+        ({}, {"state_dir": "{tmp}/a-file"}, ["state directory", "a-file is a file, not a dir"]),
+        ({}, {"state_dir": "{tmp}/a-file/state"}, ["state directory", "a-file is a file, so"]),
+    ],
+)
+def test_an_output_that_cannot_be_written_is_refused_before_any_stage_runs(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    flags: dict[str, str],
+    extra: dict[str, str],
+    phrases: list[str],
+) -> None:
+    extra = {k: v.format(tmp=tmp_path) for k, v in extra.items()}
+    profile = recorded(tmp_path, monkeypatch, **extra)
+    code, text = run_up(profile, **{k: tmp_path / v for k, v in flags.items()})
+    assert code == 2, text
+    for phrase in phrases:
+        assert phrase in text
+    assert "Traceback" not in text
+    assert Recorder.planned == []
+    assert not (tmp_path / "state").exists(), "a refused run leaves no state directory"
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_a_run_that_passes_preflight_makes_the_state_directory_and_leaves_no_tmp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    profile = recorded(tmp_path, monkeypatch)
+    code, text = run_up(profile, report_path=tmp_path / "out" / "r.json")
+    assert code == 0, text
+    assert Recorder.planned == ["cluster_local"]
+    assert (tmp_path / "state").is_dir()
+    assert (tmp_path / "out" / "r.json").is_file()
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+@pytest.mark.parametrize(
+    ("out", "phrase"),
+    [
+        ("a-dir", "--out {tmp}/a-dir is a directory, not a file"),
+        ("a-file/t.html", "--out {tmp}/a-file/t.html: {tmp}/a-file is a file, so nothing"),
+    ],
+)
+def test_report_out_onto_a_directory_or_below_a_file_is_bad_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, out: str, phrase: str
+) -> None:
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "a-dir").mkdir()
+    run = tmp_path / "run.json"
+    run.write_text(
+        '{"profile": "p", "result": "succeeded", "stages": [], "waves": [],'
+        ' "started": "2024-01-01T00:00:00.000Z", "finished": "2024-01-01T00:00:01.000Z"}'
+    )
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    monkeypatch.setattr(sys, "stderr", err)
+    with pytest.raises(invoke.Exit) as stopped:
+        tasks.report(invoke.Context(), in_=str(run), out=str(tmp_path / out), log_format="json")
+    assert stopped.value.code == 2
+    assert phrase.format(tmp=tmp_path) in err.getvalue()
+    assert "Traceback" not in err.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("out", "phrase"),
+    [
+        ("a-file", "--out {tmp}/a-file is a file, not a directory"),
+        ("a-file/bundle", "--out {tmp}/a-file/bundle: {tmp}/a-file is a file, so nothing"),
+    ],
+)
+def test_bundle_out_onto_a_file_or_below_one_is_refused_before_fetching(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, out: str, phrase: str
+) -> None:
+    profile = recorded(tmp_path, monkeypatch)
+    fetched: list[object] = []
+    monkeypatch.setattr(app.artifacts, "bundle", lambda *a, **k: fetched.append(a) or [])
+    out_text, err = io.StringIO(), io.StringIO()
+    inv = app.Invocation(profile=str(profile), log_format="json", out=out_text, err=err)
+    assert app.bundle(inv, out_dir=tmp_path / out) == 2
+    assert phrase.format(tmp=tmp_path) in err.getvalue()
+    assert fetched == []
+
+
+def test_backup_out_onto_a_directory_is_refused_before_the_cluster_is_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    profile = recorded(tmp_path, monkeypatch)
+    err = io.StringIO()
+    inv = app.Invocation(profile=str(profile), log_format="json", out=io.StringIO(), err=err)
+    assert app.backup(inv, out_file=tmp_path / "a-dir") == 2
+    assert f"--out {tmp_path / 'a-dir'} is a directory, not a file" in err.getvalue()
+    assert Recorder.planned == []
+
+
+def test_a_kubeconfig_that_is_not_utf8_is_bad_input_for_up_and_an_error_row_for_plan(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "kubeconfig"
+    config.write_bytes(b"apiVersion: v1\nkind: Config\ncontexts: []\n# \xff\xfe\n")
+    profile = write(
+        tmp_path,
+        {
+            "extends": str(REPO / "profiles" / "docker-desktop.yaml"),
+            "cluster": {"kubeconfig": str(config)},
+            "components": {"sealed_secrets": {"enabled": False}},  # no helm needed
+        },
+    )
+    code, text = run_up(profile)
+    assert code == 2, text
+    assert f"kubeconfig {config} is not UTF-8 text (byte 0xff at offset 43)" in text
+    assert "Traceback" not in text
+    assert "stage.start" not in text
+    assert not (tmp_path / "state").exists()
+    out = io.StringIO()
+    inv = app.Invocation(profile=str(profile), log_format="json", out=out, err=io.StringIO())
+    assert app.plan(inv) == 1
+    assert "cluster_docker_desktop  error" in out.getvalue()
+    assert "is not UTF-8 text" in out.getvalue()
