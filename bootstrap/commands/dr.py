@@ -25,6 +25,7 @@ from bootstrap.profile import loader
 from bootstrap.profile.schema import Profile
 from bootstrap.stage import Verdict
 
+AGE_HEADER = b"age-encryption.org/v1\n"  # how every age file (not armored) begins
 UNSEAL_SECONDS = 60.0  # a SealedSecret just applied by Argo CD may not be unsealed yet
 
 
@@ -58,10 +59,7 @@ def dr(
     loaded: list[Profile] = []
 
     def check() -> int:
-        if not backup.is_file():
-            raise InputError(
-                f"no key backup at {backup}", hint="give the file `invoke backup` wrote"
-            )
+        check_backup(backup)
         loaded.append(loader.load(scoped.profile, overrides=scoped.sets))
         if not loaded[0].components.sealed_secrets.enabled:
             raise InputError(
@@ -79,6 +77,29 @@ def dr(
     if code != 0:
         return code
     return app.guarded(inv, lambda: _verify(scoped, report_file))
+
+
+def check_backup(backup: Path) -> None:
+    """The file `invoke backup` wrote: there, readable and age-encrypted. Checked before the
+    profile and the rest of preflight: a wrong --backup makes every other check moot."""
+    hint = "give the file `invoke backup` wrote"
+    if not backup.exists():
+        raise InputError(f"no key backup at {backup}", hint=hint)
+    if backup.is_dir():
+        raise InputError(f"key backup {backup} is a directory, not a file", hint=hint)
+    if not backup.is_file():  # a FIFO or a device would block, or never end
+        raise InputError(f"key backup {backup} is not a regular file", hint=hint)
+    try:
+        with backup.open("rb") as file:
+            head = file.read(len(AGE_HEADER))
+    except OSError as err:
+        raise InputError(f"key backup {backup} cannot be read: {err.strerror or err}") from err
+    if head != AGE_HEADER:
+        raise InputError(
+            f"key backup {backup} is not an age-encrypted file (it does not start with "
+            f"{AGE_HEADER.decode().strip()!r})",
+            hint=hint,
+        )
 
 
 def _verify(inv: app.Invocation, report_file: Path) -> int:

@@ -14,6 +14,7 @@ import pytest
 import structlog
 import yaml
 
+import bootstrap.commands.dr
 import stages
 import tasks
 from bootstrap.commands import app
@@ -525,3 +526,46 @@ def test_a_kubeconfig_that_is_not_utf8_is_bad_input_for_up_and_an_error_row_for_
     assert app.plan(inv) == 1
     assert "cluster_docker_desktop  error" in out.getvalue()
     assert "is not UTF-8 text" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("make", "phrase"),
+    [
+        (lambda t: t / "nope.age", "no key backup at {tmp}/nope.age"),
+        (lambda t: t / "a-dir", "key backup {tmp}/a-dir is a directory, not a file"),
+        (lambda t: t / "a-file" / "keys.age", "no key backup at {tmp}/a-file/keys.age"),
+        (lambda t: Path("/dev/null"), "key backup /dev/null is not a regular file"),
+        (lambda t: t / "a-file", "key backup {tmp}/a-file is not an age-encrypted file"),
+        (lambda t: t / "empty.age", "key backup {tmp}/empty.age is not an age-encrypted file"),
+    ],
+)
+def test_dr_checks_its_backup_file_before_the_profile_and_any_other_preflight(
+    tmp_path: Path, make: object, phrase: str
+) -> None:
+    (tmp_path / "a-file").write_text("apiVersion: v1\nkind: List\nitems: []\n")
+    (tmp_path / "a-dir").mkdir()
+    (tmp_path / "empty.age").write_bytes(b"")
+    # eksctl missing would be refused by preflight, and the unknown key by the profile check:
+    # the backup is looked at before both.
+    profile = write(
+        tmp_path,
+        {"cluster": {"provider": "eks", "name": "x", "eks": {"region": "eu-west-1"}}, "x": 1},
+    )
+    err = io.StringIO()
+    inv = app.Invocation(profile=str(profile), log_format="json", out=io.StringIO(), err=err)
+    code = bootstrap.commands.dr.dr(inv, make(tmp_path))  # type: ignore[operator]
+    assert code == 2, err.getvalue()
+    assert phrase.format(tmp=tmp_path) in err.getvalue()
+    assert "hint: give the file `invoke backup` wrote" in err.getvalue()
+    assert "eksctl" not in err.getvalue()
+    assert not (tmp_path / "state").exists()
+
+
+def test_dr_goes_on_to_the_profile_once_the_backup_looks_like_an_age_file(tmp_path: Path) -> None:
+    backup = tmp_path / "keys.age"
+    backup.write_bytes(b"age-encryption.org/v1\n-> X25519 abc\n")
+    profile = write(tmp_path, {"cluster": {"provider": "local", "name": "x"}, "x": 1})
+    err = io.StringIO()
+    inv = app.Invocation(profile=str(profile), log_format="json", out=io.StringIO(), err=err)
+    assert bootstrap.commands.dr.dr(inv, backup) == 2
+    assert "x: unknown key" in err.getvalue()
