@@ -345,8 +345,21 @@ class Profile(Model):
         return self
 
 
+MAX_POOL = 1 << 16
+"""Addresses a load-balancer pool may hold (a /16): a wider one is a typo, not a pool."""
+NEVER_ASSIGNED = {
+    ipaddress.IPv4Network("0.0.0.0/8"): "'this network'",
+    ipaddress.IPv4Network("127.0.0.0/8"): "loopback",
+    ipaddress.IPv4Network("169.254.0.0/16"): "link-local",
+    ipaddress.IPv4Network("224.0.0.0/4"): "multicast",
+    ipaddress.IPv4Network("240.0.0.0/4"): "reserved and broadcast",
+}
+"""Blocks no Service can be given an address from."""
+
+
 def parse_address_range(text: str) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]:
-    """Accept ``a.b.c.d-e.f.g.h`` or a CIDR; return first and last address (IPv4 only)."""
+    """Accept ``a.b.c.d-e.f.g.h`` or a CIDR; return first and last address (IPv4 only). A
+    range wider than MAX_POOL, or one that touches a block in NEVER_ASSIGNED, is refused."""
     text = text.strip()
     if "-" in text:
         first_text, _, last_text = text.partition("-")
@@ -354,6 +367,15 @@ def parse_address_range(text: str) -> tuple[ipaddress.IPv4Address, ipaddress.IPv
         last = ipaddress.IPv4Address(last_text.strip())
         if int(last) < int(first):
             raise ValueError(f"range {text!r} ends before it starts")
-        return first, last
-    network = ipaddress.IPv4Network(text, strict=True)
-    return network[0], network[-1]
+    else:
+        network = ipaddress.IPv4Network(text, strict=True)
+        first, last = network[0], network[-1]
+    size = int(last) - int(first) + 1
+    if size > MAX_POOL:
+        raise ValueError(
+            f"{text!r} holds {size:,} addresses; a pool holds at most {MAX_POOL:,} (a /16)"
+        )
+    for block, what in NEVER_ASSIGNED.items():
+        if int(first) <= int(block[-1]) and int(block[0]) <= int(last):
+            raise ValueError(f"{text!r} reaches into {block} ({what} addresses)")
+    return first, last

@@ -4,6 +4,7 @@ is, and no stage ran (no stage event, no report, no cluster state)."""
 from __future__ import annotations
 
 import io
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -569,3 +570,45 @@ def test_dr_goes_on_to_the_profile_once_the_backup_looks_like_an_age_file(tmp_pa
     inv = app.Invocation(profile=str(profile), log_format="json", out=io.StringIO(), err=err)
     assert bootstrap.commands.dr.dr(inv, backup) == 2
     assert "x: unknown key" in err.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "phrase"),
+    [
+        ("cluster.lb_range", "0.0.0.0/0", "holds 4,294,967,296 addresses; a pool holds at most"),
+        ("cluster.lb_range", "10.0.0.0/8", "holds 16,777,216 addresses"),
+        ("cluster.lb_range", "10.0.0.0/15", "holds 131,072 addresses"),
+        ("cluster.lb_range", "10.0.0.1-10.2.0.1", "holds 131,073 addresses"),
+        ("cluster.lb_range", "10.0.0.9-10.0.0.1", "ends before it starts"),
+        ("cluster.lb_range", "127.0.0.0/28", "reaches into 127.0.0.0/8 (loopback addresses)"),
+        ("cluster.lb_range", "224.0.0.1-224.0.0.9", "(multicast addresses)"),
+        ("cluster.lb_range", "255.255.255.255/32", "(reserved and broadcast addresses)"),
+        ("cluster.lb_range", "0.0.0.0/28", "reaches into 0.0.0.0/8"),
+        ("components.metallb.address_pool", "0.0.0.0/0", "holds 4,294,967,296 addresses"),
+        ("components.metallb.address_pool", "169.254.0.0/24", "(link-local addresses)"),
+    ],
+)
+def test_an_absurd_address_range_is_refused_naming_the_key(
+    tmp_path: Path, key: str, value: str, phrase: str
+) -> None:
+    code, text = run_up(local(tmp_path), sets=(f"{key}={value}",))
+    assert code == 2, text
+    assert f"--set: {key}: expected a CIDR" in text
+    assert phrase in text
+    assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.parametrize("pool", ["10.0.0.0/16", "198.51.100.0/28", "192.168.1.240-192.168.1.250"])
+def test_a_sane_address_range_still_loads(tmp_path: Path, pool: str) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    inv = app.Invocation(
+        profile=str(local(tmp_path)), sets=(f"cluster.lb_range={pool}",), out=out, err=err
+    )
+    assert app.plan(inv) == 0, err.getvalue()
+
+
+def test_the_provider_hint_lists_exactly_the_providers_that_have_a_stage(tmp_path: Path) -> None:
+    code, text = run_up(local(tmp_path), sets=("cluster.provider=kind3",))
+    assert code == 2, text
+    hint = text.split("expected one of", 1)[1].split("(got", 1)[0]
+    assert set(re.findall(r"'([a-z0-9-]+)'", hint)) == set(stages.CLUSTER_STAGES)
