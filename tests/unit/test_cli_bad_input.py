@@ -18,7 +18,7 @@ import yaml
 import bootstrap.commands.dr
 import stages
 import tasks
-from bootstrap.commands import app
+from bootstrap.commands import app, preflight
 from bootstrap.stage import Change, Context, Stage
 
 REPO = Path(__file__).resolve().parents[2]
@@ -612,3 +612,19 @@ def test_the_provider_hint_lists_exactly_the_providers_that_have_a_stage(tmp_pat
     assert code == 2, text
     hint = text.split("expected one of", 1)[1].split("(got", 1)[0]
     assert set(re.findall(r"'([a-z0-9-]+)'", hint)) == set(stages.CLUSTER_STAGES)
+
+
+def test_a_report_directory_without_write_permission_is_refused_before_any_stage_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tests run as root, for whom every mode bit allows writing: the permission answer is faked.
+    profile = recorded(tmp_path, monkeypatch)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = preflight.os.access
+    monkeypatch.setattr(preflight.os, "access", lambda p, m: Path(p) != locked and real(p, m))
+    code, text = run_up(profile, report_path=locked / "r.json")
+    assert code == 2, text
+    assert f"--report {locked / 'r.json'}: {locked} is not writable" in text
+    assert Recorder.planned == []
+    assert not (tmp_path / "state").exists()
