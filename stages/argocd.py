@@ -48,6 +48,7 @@ class FromManifest(platform_component.FromManifest):
 
 class AsProcesses(platform_component.AsProcesses):
     makes_project = True  # no argocd-server process runs
+    group = "argocd"
 
     def preflight(self, ctx: Context) -> None:
         processes.verify(self.bin_dir())
@@ -64,18 +65,19 @@ class AsProcesses(platform_component.AsProcesses):
             namespace=_namespace(ctx),
             sync_timeout=setup.sync_timeout(docs),
         )
-        running = plane.extra_components(group="argocd")
-        if running != wanted or not all(plane.alive(c["name"]) for c in wanted):
+        running = plane.extra_components(group=self.group)
+        alive = all(plane.alive(c["name"]) for c in wanted)
+        if running != wanted or not alive or not self.plane_current(ctx):
             names = ", ".join(processes.NAMES)
             yield Change(
-                f"run Argo CD as local processes in the cluster's namespace ({names})",
+                f"run Argo CD as local processes {plane.where} ({names})",
                 lambda c: self._start(c, wanted),
             )
 
     def _start(self, ctx: Context, wanted: list[dict[str, Any]]) -> None:
-        plane = self.plane(ctx)
+        plane = self.started_plane(ctx)
         processes.write_kubeconfig(plane.layout, namespace=_namespace(ctx))
-        plane.set_extra_components(wanted, group="argocd", clock=ctx.clock)
+        plane.set_extra_components(wanted, group=self.group, clock=ctx.clock)
 
     def running(self, ctx: Context) -> Verdict:
         plane = self.plane(ctx)

@@ -19,7 +19,7 @@ from typing import Any
 
 from bootstrap.artifacts import install
 from bootstrap.components.metallb import address_pool, processes
-from bootstrap.controlplane import accounts, pki
+from bootstrap.controlplane import accounts
 from bootstrap.errors import GateFailed, InputError, StageFailed, TemporaryError
 from bootstrap.kube.client import ObjectRef
 from bootstrap.profile.schema import Profile
@@ -44,55 +44,76 @@ class FromManifest(platform_component.FromManifest):
 
 
 class AsProcesses(platform_component.AsProcesses):
+    group = processes.GROUP
+
     def preflight(self, ctx: Context) -> None:
         """The local build, and an isolated namespace to run it in."""
         processes.verify(self.bin_dir())
         isolated = ctx.profile.cluster.local.isolation == "netns"
-        if not isolated or ctx.options.get("unisolated"):
+        local = ctx.profile.cluster.provider == "local"
+        if local and (not isolated or ctx.options.get("unisolated")):
             raise InputError(
                 "components.metallb.mode: processes needs the cluster's own network namespace: "
                 "MetalLB's controller listens on every interface",
                 hint="drop --unisolated (and cluster.local.isolation: none), or turn MetalLB off",
             )
 
+    def webhooks(self, ctx: Context) -> bool:
+        """The API server can call the controller (it runs in the cluster's namespace)."""
+        return self.plane(ctx).webhooks_reachable
+
     def docs(self, ctx: Context) -> list[install.Doc]:
-        """Upstream's manifest from the module, its webhooks pointed at the local process."""
-        layout = self.plane(ctx).layout
+        """Upstream's manifest from the module, its webhooks pointed at the local process (or
+        left out where the API server cannot call it)."""
         upstream = install.manifest_file(self.bin_dir() / processes.MANIFEST)
-        ca = pki.Pki(layout.pki_dir).ca_cert.read_bytes()
-        return processes.local_objects(upstream, ca)
+        if not self.webhooks(ctx):
+            return processes.without_webhooks(upstream)
+        return processes.local_objects(upstream, self.cluster_ca(ctx))
 
     def plan(self, ctx: Context, docs: list[install.Doc]) -> Iterator[Change]:
-        plane = self.plane(ctx)
+        plane, webhooks = self.plane(ctx), self.webhooks(ctx)
         wanted = processes.components(
-            plane.layout, directory=self.bin_dir(), namespace=address_pool.NAMESPACE
+            plane.layout,
+            directory=self.bin_dir(),
+            namespace=address_pool.NAMESPACE,
+            webhooks=webhooks,
         )
-        running = plane.extra_components(group=processes.GROUP)
+        running = plane.extra_components(group=self.group)
         credentials = processes.kubeconfig(plane.layout).is_file()
-        if running != wanted or not plane.alive(processes.NAME) or not credentials:
+        alive = plane.alive(processes.NAME) and self.plane_current(ctx)
+        if running != wanted or not alive or not credentials:
+            serves = (
+                f"webhooks on 127.0.0.1:{processes.WEBHOOK_PORT}"
+                if webhooks
+                else "no webhooks: the API server cannot call this machine"
+            )
             yield Change(
-                "run MetalLB's controller as a local process in the cluster's namespace "
-                f"(webhooks on 127.0.0.1:{processes.WEBHOOK_PORT}, its ServiceAccount's rights)",
-                lambda c: self._start(c, wanted),
+                f"run MetalLB's controller as a local process {plane.where} ({serves}, its "
+                "ServiceAccount's rights)",
+                lambda c: self._start(c, wanted, webhooks=webhooks),
             )
 
-    def _start(self, ctx: Context, wanted: list[dict[str, Any]]) -> None:
-        plane = self.plane(ctx)
+    def _start(self, ctx: Context, wanted: list[dict[str, Any]], *, webhooks: bool) -> None:
+        plane = self.started_plane(ctx)
         secret = accounts.token_secret(
             processes.TOKEN_SECRET, address_pool.NAMESPACE, processes.ACCOUNT
         )
         token = self.account_token(ctx, secret)
         processes.write_kubeconfig(plane.layout, token=token, namespace=address_pool.NAMESPACE)
-        processes.write_serving_cert(plane.layout)
-        plane.set_extra_components(wanted, group=processes.GROUP, clock=ctx.clock)
+        if webhooks:
+            processes.write_serving_cert(plane.layout)
+        plane.set_extra_components(wanted, group=self.group, clock=ctx.clock)
 
     def serving(self, ctx: Context, docs: list[install.Doc]) -> Verdict:
         running = self.process_running(ctx, processes.NAME, "MetalLB's controller process")
         if not running.ok:
             return running
+        if not self.webhooks(ctx):
+            return Verdict.passed(
+                "no webhooks to serve: the API server cannot call a process on this machine"
+            )
         port = processes.WEBHOOK_PORT
         return Verdict.passed(f"served by the local controller on 127.0.0.1:{port}")
-
 
 
 class MetalLB(PlatformComponent):

@@ -9,8 +9,11 @@ The modes:
 - ``FromManifest`` on the local cluster: the same manifest, but kwok only simulates pods, so
   nothing in them runs (``controllers_run`` is False: what a controller would do is not waited
   for, and the stage says so).
-- ``AsProcesses`` (``mode: processes``, local provider): the component's local build, run by
-  the local cluster's keeper in the cluster's network namespace; its controllers really run.
+- ``AsProcesses`` (``mode: processes``): the component's local build, run as processes on this
+  machine in a loopback-only network namespace; its controllers really run. Beside the local
+  cluster, its keeper runs them in the cluster's namespace; for another cluster (one that only
+  simulates pods, as the test stand-ins for k3s, k3d and EKS do), the process host's keeper runs
+  them in a namespace of their own whose one way out is the cluster's API server.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from typing import Any, ClassVar
 
 from bootstrap import artifacts, secrets, wait
 from bootstrap.artifacts import install
-from bootstrap.controlplane import binaries
+from bootstrap.controlplane import binaries, pki
 from bootstrap.controlplane.cluster import LocalControlPlane
+from bootstrap.controlplane.process_host import ProcessHost, require_loopback
+from bootstrap.kube import kubeconfig
 from bootstrap.profile.schema import Profile
 from bootstrap.stage import Change, Context, Stage, Verdict
 
@@ -81,18 +86,78 @@ class AsProcesses(Mode):
     """The component's local build, run by the local cluster's keeper."""
 
     local_build = True
+    group: ClassVar[str]
+    """The keeper's name for this component's processes."""
 
     def bin_dir(self) -> Path:
         root = binaries.cache_dir(self.profile.cluster.local)
         return self.stage.build_dir(root, getattr(self.profile.components, self.stage.name).version)
 
-    def plane(self, ctx: Context) -> LocalControlPlane:
+    def plane(self, ctx: Context) -> LocalControlPlane | ProcessHost:
+        """Where the processes run: the local cluster's keeper, else the process host."""
+        if ctx.profile.cluster.provider != "local":
+            return ProcessHost.for_state_dir(ctx.state_dir, ctx.runner)
         return LocalControlPlane.for_profile(
             ctx.profile,
             state_dir=ctx.state_dir,
             unisolated=bool(ctx.options.get("unisolated")),
             run=ctx.runner,
         )
+
+    def place_preflight(self, ctx: Context) -> None:
+        """Refused before anything runs where the profile already names an API server that
+        is not on this machine (k3s over SSH to another host); others are checked once the
+        cluster is there."""
+        k3s = ctx.profile.cluster.k3s_ssh
+        if ctx.profile.cluster.provider == "k3s-ssh" and k3s is not None:
+            require_loopback(k3s.ssh.host, shown=f"{k3s.ssh.host}, cluster.k3s_ssh.ssh.host")
+
+    def plane_current(self, ctx: Context) -> bool:
+        """The place the processes run is there and reaches the cluster as it is now."""
+        plane = self.plane(ctx)
+        if isinstance(plane, ProcessHost):
+            cluster = ctx.cluster
+            return plane.current(cluster.kubeconfig, cluster.context, cluster.api_url)
+        return True
+
+    def started_plane(self, ctx: Context) -> LocalControlPlane | ProcessHost:
+        """The place, its keeper started first where that is the process host's to do."""
+        plane = self.plane(ctx)
+        if isinstance(plane, ProcessHost):
+            cluster = ctx.cluster
+            plane.ensure(cluster.kubeconfig, cluster.context, cluster.api_url, clock=ctx.clock)
+        return plane
+
+    def api_port_inside(self, ctx: Context) -> int:
+        """The API server's port where the processes run."""
+        plane = self.plane(ctx)
+        if isinstance(plane, ProcessHost):
+            return plane.api_target(ctx.cluster.api_url)[1]
+        return kubeconfig.port_of(plane.layout.admin_kubeconfig)
+
+    def cluster_ca(self, ctx: Context) -> bytes:
+        plane = self.plane(ctx)
+        if isinstance(plane, ProcessHost):
+            return plane.cluster_ca()
+        return pki.Pki(plane.layout.pki_dir).ca_cert.read_bytes()
+
+    def down(self, ctx: Context) -> list[str]:
+        """Stop this component's processes on the process host, and the host once it runs
+        nothing else (the local cluster's keeper stops them with the cluster)."""
+        plane = self.plane(ctx)
+        if not isinstance(plane, ProcessHost):
+            return []
+        if not plane.keeper_alive():
+            left = plane.stop(clock=ctx.clock)
+            return [f"stopped leftovers of the process host: {', '.join(left)}"] if left else []
+        names = [c["name"] for c in plane.extra_components(self.group)]
+        done = [f"stopped {', '.join(names)} (processes on this machine)"] if names else []
+        if names:
+            plane.set_extra_components([], group=self.group, clock=ctx.clock)
+        if not plane.extra_components():
+            plane.stop(clock=ctx.clock)
+            done.append("stopped the process host")
+        return done
 
     def process_running(self, ctx: Context, name: str, what: str, *, tail: int = 0) -> Verdict:
         """Whether the keeper's process ``name`` runs; else waiting, with its log's last lines."""
@@ -147,7 +212,7 @@ class PlatformComponent(Stage):
         return None
 
     def runs_processes(self, profile: Profile) -> bool:
-        """``mode: processes`` (the profile allows it on the local provider only)."""
+        """``mode: processes``: the controllers run as processes on this machine."""
         return bool(getattr(profile.components, self.name).mode == "processes")
 
     def mode(self, ctx: Context) -> Mode:
@@ -155,4 +220,11 @@ class PlatformComponent(Stage):
         raise NotImplementedError
 
     def preflight(self, ctx: Context) -> None:
-        self.mode(ctx).preflight(ctx)
+        how = self.mode(ctx)
+        if isinstance(how, AsProcesses):
+            how.place_preflight(ctx)
+        how.preflight(ctx)
+
+    def down(self, ctx: Context) -> list[str]:
+        how = self.mode(ctx)
+        return how.down(ctx) if isinstance(how, AsProcesses) else []

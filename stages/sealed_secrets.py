@@ -89,6 +89,8 @@ class FromManifest(platform_component.FromManifest):
 
 
 class AsProcesses(platform_component.AsProcesses):
+    group = processes.GROUP
+
     def preflight(self, ctx: Context) -> None:
         processes.verify(self.bin_dir())
         self.helm(ctx)
@@ -130,13 +132,17 @@ class AsProcesses(platform_component.AsProcesses):
     ) -> Iterator[Change]:
         plane = self.plane(ctx)
         wanted = processes.components(
-            plane.layout, directory=self.bin_dir(), namespace=_namespace(ctx)
+            plane.layout,
+            directory=self.bin_dir(),
+            namespace=_namespace(ctx),
+            api_port=self.api_port_inside(ctx),
         )
-        running = plane.extra_components(group=processes.GROUP)
+        running = plane.extra_components(group=self.group)
         account = processes.account_dir(plane.layout) / "token"
-        if running != wanted or not plane.alive(processes.NAME) or not account.is_file():
+        alive = plane.alive(processes.NAME) and self.plane_current(ctx)
+        if running != wanted or not alive or not account.is_file():
             yield Change(
-                "run the Sealed Secrets controller as a local process in the cluster's namespace",
+                f"run the Sealed Secrets controller as a local process {plane.where}",
                 lambda c: self._start(c, wanted),
             )
         elif restart:
@@ -145,12 +151,12 @@ class AsProcesses(platform_component.AsProcesses):
             )
 
     def _start(self, ctx: Context, wanted: list[dict[str, object]]) -> None:
-        plane, ns = self.plane(ctx), _namespace(ctx)
+        plane, ns = self.started_plane(ctx), _namespace(ctx)
         token = self.account_token(ctx, processes.token_secret(ns))
-        processes.write_account(plane.layout, token=token, namespace=ns)
+        processes.write_account(plane.layout, token=token, namespace=ns, ca=self.cluster_ca(ctx))
         if plane.alive(processes.NAME):  # new credentials or arguments: start it afresh
             self._restart(ctx)
-        plane.set_extra_components(wanted, group=processes.GROUP, clock=ctx.clock)
+        plane.set_extra_components(wanted, group=self.group, clock=ctx.clock)
 
     def _restart(self, ctx: Context) -> None:
         plane = self.plane(ctx)

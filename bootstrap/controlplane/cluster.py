@@ -13,18 +13,16 @@ import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from bootstrap import secrets, wait
 from bootstrap.controlplane import binaries, pki
-from bootstrap.controlplane.layout import KEEPER_PROTOCOL, Layout, read_pid, read_state
+from bootstrap.controlplane.layout import Layout, read_pid, read_state
 from bootstrap.controlplane.spec import Ports, keeper_spec
-from bootstrap.errors import ClusterbootError, GateFailed
+from bootstrap.controlplane.supervision import KeeperHandle
 from bootstrap.processes import runner
 from bootstrap.profile.schema import LocalCluster, Profile
-from bootstrap.wait import Verdict
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 
@@ -52,13 +50,22 @@ class Observation:
         return self.keeper_alive and not self.dead_components and self.phase == "ready"
 
 
-class LocalControlPlane:
+class LocalControlPlane(KeeperHandle):
+    core = COMPONENTS
+    webhooks_reachable = True  # the API server and the processes share the namespace
+    where = "in the cluster's namespace"
+    title = "local cluster's keeper"
+    recreate_hint = (
+        "recreate the cluster: `invoke down` then `invoke up` (the GitOps repository brings "
+        "everything back)"
+    )
+
     def __init__(
         self, cfg: LocalCluster, *, name: str, state_dir: Path, run: runner.LocalRunner
     ) -> None:
+        super().__init__(Layout(state_dir / "local-cluster"))
         self.cfg = cfg
         self.name = name
-        self.layout = Layout(state_dir / "local-cluster")
         self.run = run
 
     @classmethod
@@ -124,149 +131,6 @@ class LocalControlPlane:
             cwd=Path(__file__).resolve().parents[2],
         )
         self.await_phase(clock=clock)
-
-    def restart_dead(self, *, clock: wait.Clock) -> None:
-        """Ask a living keeper to start the components that died (etcd data is kept)."""
-        pid = read_pid(self.layout.keeper_pid)
-        if pid is None:
-            raise ClusterbootError("the keeper is gone", hint="run `invoke up` again")
-        before = int(read_state(self.layout.state_file).get("generation", 0))
-        runner.signal_process(pid, "HUP")
-        self.await_phase(clock=clock, after_generation=before)
-
-    def extra_components(self, group: str | None = None) -> list[dict[str, Any]]:
-        """Components beyond the control plane that the keeper runs (e.g. Argo CD's), all or
-        those of one ``group`` (as ``set_extra_components`` was given them)."""
-        spec = json.loads(self.layout.spec_file.read_text())
-        extras = [c for c in spec["components"] if c["name"] not in COMPONENTS]
-        if group is None:
-            return extras
-        return [
-            {k: v for k, v in c.items() if k != "group"} for c in extras if c.get("group") == group
-        ]
-
-    def alive(self, name: str) -> bool:
-        return self.pid(name) is not None
-
-    def pid(self, name: str) -> int | None:
-        """The running component's pid; None when it does not run."""
-        pid = read_pid(self.layout.pid_file(name))
-        return pid if pid is not None and runner.pid_alive(pid) else None
-
-    def started(self, name: str) -> float | None:
-        """When the running component started (the keeper writes its pid file then)."""
-        if self.pid(name) is None:
-            return None
-        try:
-            return self.layout.pid_file(name).stat().st_mtime
-        except OSError:
-            return None
-
-    def set_extra_components(
-        self, extras: list[dict[str, Any]], *, group: str, clock: wait.Clock
-    ) -> None:
-        """Make the keeper run exactly these components for ``group`` (in this order), beside
-        other groups', in the cluster's namespace, started after and stopped before the control
-        plane."""
-        self._require_protocol(KEEPER_PROTOCOL, f"run {group}")
-        spec = json.loads(self.layout.spec_file.read_text())
-        before = {c["name"]: c for c in spec["components"] if c.get("group") == group}
-        names = {c["name"] for c in extras}
-        core = [c for c in spec["components"] if c["name"] in COMPONENTS]
-        others = [
-            c
-            for c in spec["components"]
-            if c["name"] not in COMPONENTS and c["name"] not in names and c.get("group") != group
-        ]
-        spec["components"] = core + others + [{**c, "group": group} for c in extras]
-        self.layout.spec_file.write_text(json.dumps(spec, indent=2) + "\n")
-        # The keeper starts what is new or dead; one whose arguments or environment changed
-        # is stopped here, so that it starts again from the new spec.
-        for component in extras:
-            old = before.get(component["name"])
-            pid = self.pid(component["name"])
-            if old is not None and old != {**component, "group": group} and pid is not None:
-                runner.terminate(pid, grace=10.0, clock=clock)
-        self.restart_dead(clock=clock)
-
-    def _require_protocol(self, needed: int, what: str) -> None:
-        """Refuse, saying how to recover, when the running keeper is too old to ``what``."""
-        state = read_state(self.layout.state_file)
-        found = int(state.get("protocol", 1))
-        if found < needed:
-            raise ClusterbootError(
-                f"the local cluster's keeper (pid {state.get('keeper_pid', '?')}) was started by "
-                f"an older clusterboot and cannot {what} (keeper protocol {found}, needs {needed})",
-                hint="recreate the cluster: `invoke down` then `invoke up` (the GitOps "
-                "repository brings everything back)",
-            )
-
-    def clear_leftovers(self) -> list[str]:
-        """Stop processes from an earlier cluster whose keeper died; remove stale pid files."""
-        stopped = []
-        extras = sorted(p.stem for p in self.layout.pids.glob("*.pid") if p.stem not in COMPONENTS)
-        for name in (*extras, *COMPONENTS, "keeper"):
-            path = self.layout.keeper_pid if name == "keeper" else self.layout.pid_file(name)
-            pid = read_pid(path)
-            if (
-                pid is not None
-                and runner.pid_alive(pid)
-                and runner.process_runs(pid, self.layout.root)
-            ):
-                runner.terminate(pid, grace=10.0)
-                stopped.append(name)
-            path.unlink(missing_ok=True)
-        return stopped
-
-    def await_phase(self, *, clock: wait.Clock, after_generation: int = 0) -> None:
-        """Wait until the keeper reports a (re)start newer than ``after_generation``."""
-
-        def check() -> Verdict:
-            state = read_state(self.layout.state_file)
-            phase = state.get("phase")
-            if int(state.get("generation", 0)) <= after_generation and phase != "failed":
-                return Verdict.waiting(f"keeper is (re)starting {state.get('starting', '')}")
-            if phase == "ready":
-                return Verdict.passed("all components started")
-            if phase in {"failed", "stopped"}:
-                return Verdict.broken(str(state.get("error") or phase), *self._log_tails())
-            keeper = read_pid(self.layout.keeper_pid)
-            if state and keeper is not None and not runner.pid_alive(keeper):
-                return Verdict.broken("the keeper exited", *self._log_tails())
-            return Verdict.waiting(f"starting {state.get('starting', 'the keeper')}")
-
-        try:
-            wait.until(
-                check,
-                what="local control plane",
-                deadline=180,
-                clock=clock,
-                interval=0.05,
-                max_interval=0.25,
-            )
-        except GateFailed as err:
-            err.hint = err.hint or f"component logs are in {self.layout.logs}"
-            raise
-
-    def _log_tails(self) -> list[str]:
-        tails = []
-        for name in ("keeper", *COMPONENTS):
-            path = self.layout.log_file(name)
-            if path.is_file():
-                lines = path.read_text(errors="replace").strip().splitlines()[-3:]
-                if lines:
-                    tails.append(f"{name}.log: " + " | ".join(line[:200] for line in lines))
-        return tails
-
-    def stop(self, *, clock: wait.Clock) -> list[str]:
-        """Stop the keeper (which stops its components), then anything left behind."""
-        pid = read_pid(self.layout.keeper_pid)
-        stopped = []
-        if pid is not None and runner.pid_alive(pid):
-            runner.terminate(pid, grace=30.0)
-            stopped.append("keeper")
-        stopped += self.clear_leftovers()
-        return stopped
 
     def destroy(self, *, clock: wait.Clock) -> list[str]:
         stopped = self.stop(clock=clock)

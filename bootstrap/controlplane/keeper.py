@@ -53,13 +53,19 @@ class Keeper:
         write_state(self.layout.state_file, self.state)
 
     def main(self) -> int:
-        listeners = []
+        listeners: list[tuple[socket.socket, relay.Connect]] = []
+        outward = self.spec.get("outbound") or []
         try:
             for item in self.spec["relays"]:
                 host, port = item["listen"]
-                listeners.append((relay.listen(host, port), tuple(item["target"])))
+                listeners.append((relay.listen(host, port), relay.dialling(tuple(item["target"]))))
+            dialer = relay.Dialer.start([tuple(o["target"]) for o in outward]) if outward else None
             if self.spec["isolation"] == "netns":
                 netns.unshare_network()
+            for index, item in enumerate(outward):
+                assert dialer is not None
+                host, port = item["listen"]
+                listeners.append((relay.listen(host, port), dialer.connecting(index)))
         except OSError as err:
             self.save(phase="failed", error=f"{type(err).__name__}: {err}")
             return 3
@@ -67,9 +73,9 @@ class Keeper:
         signal.signal(signal.SIGINT, lambda *_: self.stop.set())
         signal.signal(signal.SIGHUP, lambda *_: self.restart.set())
         self.layout.keeper_pid.write_text(f"{os.getpid()}\n")
-        for listener, target in listeners:
+        for listener, connect in listeners:
             threading.Thread(
-                target=relay.serve, args=(listener, target, self.stop), daemon=True
+                target=relay.serve, args=(listener, connect, self.stop), daemon=True
             ).start()
         self.save(phase="starting")
         if self.start_all():

@@ -122,6 +122,13 @@ def api_url_of(doc: Mapping[str, Any], context: str | None = None) -> str:
     return str(server)
 
 
+def port_of(path: Path) -> int:
+    """The port of the first cluster's server in the kubeconfig at ``path``."""
+    doc = parse(path.read_text(), source=str(path))
+    server = str(((doc.get("clusters") or [{}])[0].get("cluster") or {}).get("server", ""))
+    return urlsplit(server).port or 443
+
+
 def loopback_servers(doc: Mapping[str, Any]) -> Doc:
     """Servers on 0.0.0.0 (k3d prints its bind address) become 127.0.0.1, which the API's
     certificate names and every OS routes to this machine."""

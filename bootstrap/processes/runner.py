@@ -13,7 +13,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -154,6 +154,18 @@ class LocalRunner:
         _detached[proc.pid] = proc
         _log.debug("command.spawn", argv=shown, pid=proc.pid, log_file=str(log_file))
         return proc.pid
+
+
+def fork_helper(body: Callable[[], None]) -> int:
+    """Run ``body`` in a forked child of this process, which exits when ``body`` returns (a
+    helper that must keep this process's state, e.g. the network namespace it started in)."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            body()
+        finally:
+            os._exit(0)
+    return pid
 
 
 def pid_alive(pid: int) -> bool:

@@ -226,8 +226,9 @@ class Cluster(Model):
 class MetalLB(Component):
     version: Version = "v0.15.2"
     mode: Literal["manifests", "processes"] = "manifests"
-    """processes: the controller built by `make binaries` runs as a local process beside the
-    local cluster (local provider only), assigning addresses and serving the webhooks."""
+    """processes: the controller built by `make binaries` runs as a local process, assigning
+    addresses (and, beside the local cluster, serving the webhooks). For clusters that only
+    simulate pods: the local one, or a stand-in whose API server is on this machine."""
     address_pool: str | None = None
     probe: bool | None = None
     """A LoadBalancer Service that must receive an address: None = wherever a load balancer
@@ -254,8 +255,8 @@ class ArgoCD(Component):
 class SealedSecrets(Component):
     version: Version = "v0.36.6"
     mode: Literal["manifests", "processes"] = "manifests"
-    """processes: the controller built by `make binaries` runs as a local process beside the
-    local cluster (local provider only)."""
+    """processes: the controller built by `make binaries` runs as a local process (for
+    clusters that only simulate pods, with their API server on this machine)."""
     namespace: Name = "kube-system"
     key_backup: str | None = None
     """An age-encrypted key backup (`invoke backup`) restored before the controller starts."""
@@ -331,18 +332,6 @@ class Profile(Model):
     artifacts: Artifacts = Field(default_factory=Artifacts)
     state_dir: str | None = None
     concurrency: Annotated[int, Field(ge=1, le=16)] = 2
-
-    @model_validator(mode="after")
-    def _processes_only_on_local(self) -> Profile:
-        for name in ("metallb", "argocd", "sealed_secrets"):
-            component = getattr(self.components, name)
-            processes = component.enabled and component.mode == "processes"
-            if processes and self.cluster.provider != "local":
-                raise ValueError(
-                    f"components.{name}.mode: processes needs cluster.provider: local "
-                    f"(got {self.cluster.provider}); use mode: manifests there"
-                )
-        return self
 
 
 MAX_POOL = 1 << 16

@@ -122,16 +122,6 @@ def test_the_real_controller_runs_as_a_process_unseals_and_reruns_clean(
     assert not runner.pid_alive(pid)
 
 
-def test_processes_mode_on_another_provider_is_refused_before_anything_runs(
-    tmp_path: Path,
-) -> None:
-    made = write_profile(tmp_path, "ssbad")
-    code, _, err = made.up(*SETS, "cluster.provider=k3d", "cluster.k3d.servers=1")
-    assert code == 2
-    assert "components.sealed_secrets.mode: processes needs cluster.provider: local" in err
-    assert not (made.state_dir / "local-cluster").exists()
-
-
 @dataclass
 class Lost:
     """A cluster that ran the real controller, sealed a secret, was backed up, and is gone."""

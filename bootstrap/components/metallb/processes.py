@@ -12,6 +12,10 @@ assign addresses, and none could announce them here).
 
 The controller binds its webhook and metrics ports on every interface of the namespace, which
 has only loopback; outside a namespace (``--unisolated``) it is refused for that reason.
+
+For a cluster that does not run here (the process host), the API server cannot call into the
+namespace: the webhooks are left out (``without_webhooks``) and the controller runs with
+``--webhook-mode=disabled``, so objects are applied unvalidated, as without MetalLB's webhook.
 """
 
 from __future__ import annotations
@@ -77,6 +81,21 @@ def local_objects(docs: Iterable[Doc], ca_bundle: bytes) -> list[Doc]:
     return out
 
 
+def without_webhooks(docs: Iterable[Doc]) -> list[Doc]:
+    """The manifest without its workloads and webhooks: no admission webhook configuration,
+    and the CRDs' conversion left to the API server (``None``: their versions share a schema
+    for everything MetalLB's address pools use)."""
+    out = []
+    for doc in docs:
+        if doc.get("kind") in WORKLOADS | {"ValidatingWebhookConfiguration"}:
+            continue
+        doc = copy.deepcopy(doc)
+        if (doc.get("spec") or {}).get("conversion"):
+            doc["spec"]["conversion"] = {"strategy": "None"}
+        out.append(doc)
+    return out
+
+
 def _local(config: Doc, ca_bundle: str) -> Doc:
     path = (config.get("service") or {}).get("path") or ""
     return {"url": f"https://127.0.0.1:{WEBHOOK_PORT}{path}", "caBundle": ca_bundle}
@@ -111,8 +130,10 @@ def write_kubeconfig(layout: Layout, *, token: str, namespace: str) -> Path:
     )
 
 
-def components(layout: Layout, *, directory: Path, namespace: str) -> list[dict[str, Any]]:
-    """The keeper's component entry for the controller."""
+def components(
+    layout: Layout, *, directory: Path, namespace: str, webhooks: bool = True
+) -> list[dict[str, Any]]:
+    """The keeper's component entry for the controller (``webhooks``: it serves them)."""
     # The webhook server reads $TMPDIR/k8s-webhook-server/serving-certs whatever --cert-dir
     # says (the flag only feeds the rotation, which is off).
     argv = [
@@ -123,13 +144,19 @@ def components(layout: Layout, *, directory: Path, namespace: str) -> list[dict[
         "--tls-min-version=VersionTLS12",
         "--disable-cert-rotation",
     ]
+    if not webhooks:
+        argv.append("--webhook-mode=disabled")
     return [
         {
             "name": NAME,
             "argv": argv,
             "env": {"KUBECONFIG": str(kubeconfig(layout)), "TMPDIR": str(temp_dir(layout))},
             "log": str(layout.log_file(NAME)),
-            "ready": {"kind": "tcp", "host": "127.0.0.1", "port": WEBHOOK_PORT},
+            "ready": {
+                "kind": "tcp",
+                "host": "127.0.0.1",
+                "port": WEBHOOK_PORT if webhooks else METRICS_PORT,
+            },
             "ready_timeout": 90,
         }
     ]

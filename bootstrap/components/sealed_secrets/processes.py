@@ -14,16 +14,12 @@ process has exactly the rights the upstream install gives the pod.
 from __future__ import annotations
 
 import os
-import shutil
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bootstrap import secrets
 from bootstrap.components.sealed_secrets import mounts
-from bootstrap.controlplane import accounts, pki
+from bootstrap.controlplane import accounts
 from bootstrap.controlplane.layout import Layout
 from bootstrap.errors import InputError
 
@@ -65,25 +61,22 @@ def account_dir(layout: Layout) -> Path:
     return layout.root / "sealed-secrets" / "serviceaccount"
 
 
-def write_account(layout: Layout, *, token: str, namespace: str) -> Path:
-    """The service-account directory the controller sees (token and namespace 0600)."""
+def write_account(layout: Layout, *, token: str, namespace: str, ca: bytes) -> Path:
+    """The service-account directory the controller sees (token and namespace 0600) with the
+    cluster's CA certificate ``ca``."""
     directory = account_dir(layout)
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     secrets.write_private(directory / "token", token.encode())
     secrets.write_private(directory / "namespace", namespace.encode())
-    shutil.copyfile(pki.Pki(layout.pki_dir).ca_cert, directory / "ca.crt")
+    (directory / "ca.crt").write_bytes(ca)
     return directory
 
 
-def api_port(layout: Layout) -> int:
-    """The API server's port where the processes run (from the components' kubeconfig)."""
-    doc = yaml.safe_load(layout.admin_kubeconfig.read_text())
-    server = doc["clusters"][0]["cluster"]["server"]
-    return int(urllib.parse.urlparse(server).port or 443)
-
-
-def components(layout: Layout, *, directory: Path, namespace: str) -> list[dict[str, Any]]:
-    """The keeper's component entry for the controller."""
+def components(
+    layout: Layout, *, directory: Path, namespace: str, api_port: int
+) -> list[dict[str, Any]]:
+    """The keeper's component entry for the controller (``api_port``: the API server's port
+    where it runs)."""
     argv = mounts.bound(
         tmpfs="/run",
         source=str(account_dir(layout)),
@@ -102,7 +95,7 @@ def components(layout: Layout, *, directory: Path, namespace: str) -> list[dict[
             "env": {
                 "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
                 "KUBERNETES_SERVICE_HOST": "127.0.0.1",
-                "KUBERNETES_SERVICE_PORT": str(api_port(layout)),
+                "KUBERNETES_SERVICE_PORT": str(api_port),
                 "POD_NAMESPACE": namespace,
             },
             "log": str(layout.log_file(NAME)),
