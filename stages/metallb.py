@@ -6,10 +6,11 @@ endpoints behind its Service, and its CA injected where a controller runs); the 
 L2Advertisement in place; and, where a load balancer can work, a probe Service with an address.
 Skipped on EKS, where MetalLB does not work.
 
-``mode: processes`` (local provider): upstream's manifest from the module the controller is
+``mode: processes``: upstream's manifest from the module the controller is
 built from, its webhooks pointed at 127.0.0.1, and the real controller run by the local
 cluster's keeper (bootstrap/components/metallb/processes.py): the pool goes through its real
-webhook and the probe Service gets a real address from the pool.
+webhook and the probe Service gets a real address from the pool. For another cluster it runs on
+the process host, without webhooks (the API server cannot call it there).
 """
 
 from __future__ import annotations

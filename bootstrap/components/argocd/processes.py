@@ -1,6 +1,6 @@
-"""Argo CD as local processes beside the local cluster: redis, repo-server,
-application-controller and applicationset-controller, run by the keeper inside the cluster's
-network namespace and bound to 127.0.0.1 there.
+"""Argo CD as local processes: redis, repo-server, application-controller and
+applicationset-controller, run by the local cluster's keeper inside its network namespace (or by
+the process host's, for another cluster) and bound to 127.0.0.1 there.
 
 In-cluster mode is faked the way Argo CD's own development setup does it
 (``ARGOCD_FAKE_IN_CLUSTER=true`` with the in-cluster address taken from ``KUBECONFIG``). The

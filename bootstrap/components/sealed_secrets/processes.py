@@ -1,5 +1,5 @@
 """The Sealed Secrets controller as a local process beside the local cluster, run by the keeper
-inside the cluster's network namespace and bound to 127.0.0.1 there.
+inside the cluster's network namespace (or the process host's) and bound to 127.0.0.1 there.
 
 The controller knows only in-cluster configuration (``rest.InClusterConfig``): the API address
 from ``KUBERNETES_SERVICE_HOST``/``_PORT`` and its credentials from
