@@ -1,14 +1,17 @@
 """The whole product on a remote target: `up --profile prodesk` against a real sshd host whose
 k3s stand-in starts a real (kwok-simulated) control plane, then MetalLB's controller, the Sealed
 Secrets controller and Argo CD as processes on the process host, the root app of the sample
-repository, and its waves synced by the real Argo CD; a re-run changes nothing; `down --yes`
-leaves no process behind. The same for `oci` (a fake `oci` CLI whose instance is such a host)
-and `prod` (fake `eksctl`/`aws` whose cluster is a real control plane; MetalLB skipped)."""
+repository, and its waves synced by the real Argo CD; a re-run changes nothing; `status` and
+`backup` work; `down --yes` leaves no process behind. The same for `oci` (a fake `oci` CLI
+whose instance is such a host) and `prod` (fake `eksctl`/`aws` whose cluster is a real control
+plane; MetalLB skipped)."""
 
 from __future__ import annotations
 
 import base64
+import io
 import shutil
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,12 +20,14 @@ import pytest
 import yaml
 
 from bootstrap import kube, wait
+from bootstrap.commands import app
 from bootstrap.components.argocd import processes as argocd_processes
 from bootstrap.controlplane import binaries
 from bootstrap.controlplane.layout import read_pid
 from bootstrap.controlplane.process_host import DIRECTORY, ProcessHost
 from bootstrap.processes import runner
 from bootstrap.profile.schema import LocalCluster
+from tests.integration.sealing_keys import identity
 from tests.providers.fakeenv import FakeMachine
 from tests.providers.k3shost import SshHost, free_port, start_host
 from tests.providers.test_cluster_eks import profile as eks_profile
@@ -78,7 +83,7 @@ def with_platform(path: Path, source: Path) -> Path:
     body: dict[str, Any] = yaml.safe_load(path.read_text())
     body["components"] = {
         "metallb": {**PROCESSES, "address_pool": POOL},
-        "sealed_secrets": PROCESSES,
+        "sealed_secrets": {**PROCESSES, "age_identity": str(identity(path.parent)[0])},
         "argocd": PROCESSES,
     }
     body["root_app"] = {"name": "root", "repo_url": f"sandbox:{source}", "path": "root"}
@@ -86,6 +91,13 @@ def with_platform(path: Path, source: Path) -> Path:
     body["timeouts"]["stage_seconds"] = 300
     path.write_text(yaml.safe_dump(body))
     return path
+
+
+def command(task: Callable[..., int], path: Path, **options: Any) -> tuple[str, int]:
+    out, err = io.StringIO(), io.StringIO()
+    inv = app.Invocation(profile=str(path), log_format="json", out=out, err=err)
+    code = task(inv, **options)
+    return out.getvalue() + err.getvalue(), code
 
 
 def host_pids(state_dir: Path) -> dict[str, int]:
@@ -169,6 +181,14 @@ def bootstrapped(machine: FakeMachine, path: Path, state_dir: Path, *, load_bala
     changed = {s["name"]: s["changes"] for s in machine.report(name)["stages"] if s["changes"]}
     assert changed == {}
     assert host_pids(state_dir) == running  # nothing restarted
+
+    shown, code = command(app.status, path)
+    assert code == 0, shown[-2000:]
+    keys = state_dir / "keys.age"
+    shown, code = command(app.backup, path, out_file=keys)
+    assert code == 0, shown[-2000:]
+    assert "sealing keys backed up" in shown
+    assert stat.S_IMODE(keys.stat().st_mode) == 0o600
 
     down = invoke("down", path, yes=True)
     assert down.code == 0, down.text[-3000:]
