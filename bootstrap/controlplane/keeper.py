@@ -2,8 +2,10 @@
 
 It opens the host-side listening sockets first, then (with isolation) moves into a new network
 namespace with only loopback, starts the components there in order with a readiness probe
-each, and relays the host's connections to them. It records what it sees in ``state.json``:
-SIGHUP restarts components that died, SIGTERM stops them all in reverse order.
+each, and relays the host's connections to them. It records what it sees in ``state.json``
+(each component's pid, exit code and restart count). A component that exits is started again
+after a growing delay, as the kubelet restarts a container; SIGHUP reloads the spec and starts
+at once what does not run; SIGTERM stops them all in reverse order.
 
 Run as ``python -m bootstrap.controlplane.keeper SPEC.json``.
 """
@@ -17,6 +19,7 @@ import socket
 import ssl
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,9 @@ from bootstrap.controlplane.layout import KEEPER_PROTOCOL, Layout, write_state
 from bootstrap.processes import runner
 
 _TICK = 0.2
+_BACKOFF = 1.0
+_MAX_BACKOFF = 30.0
+_STABLE = 60.0
 
 
 class Keeper:
@@ -36,6 +42,10 @@ class Keeper:
         self.local = runner.LocalRunner()
         self.pids: dict[str, int] = {}
         self.exits: dict[str, int] = {}
+        self.started_at: dict[str, float] = {}
+        self.restarts: dict[str, int] = {}
+        self.streak: dict[str, int] = {}
+        self.retry_at: dict[str, float] = {}
         self.stop = threading.Event()
         self.restart = threading.Event()
         self.state: dict[str, Any] = {
@@ -48,7 +58,12 @@ class Keeper:
     def save(self, **changes: Any) -> None:
         self.state.update(changes)
         self.state["components"] = {
-            name: {"pid": pid, "exit_code": self.exits.get(name)} for name, pid in self.pids.items()
+            name: {
+                "pid": pid,
+                "exit_code": self.exits.get(name),
+                "restarts": self.restarts.get(name, 0),
+            }
+            for name, pid in self.pids.items()
         }
         write_state(self.layout.state_file, self.state)
 
@@ -94,20 +109,53 @@ class Keeper:
             name = component["name"]
             if name in self.pids and name not in self.exits:
                 continue
-            self.exits.pop(name, None)
-            self.save(phase="starting", starting=name)
-            log = Path(component["log"])
-            pid = self.local.spawn_detached(
-                component["argv"], log_file=log, env=component.get("env") or None
-            )
-            self.pids[name] = pid
-            self.layout.pid_file(name).write_text(f"{pid}\n")
-            problem = self.await_ready(component, pid)
+            problem = self.start_one(component)
             if problem:
-                self.save(phase="failed", error=f"{name}: {problem}; see {log}")
+                self.save(phase="failed", error=problem)
                 return False
         self.state["generation"] = int(self.state["generation"]) + 1
         return True
+
+    def start_one(self, component: dict[str, Any]) -> str | None:
+        """Start one component and wait for its probe; what went wrong, or None."""
+        name = component["name"]
+        self.exits.pop(name, None)
+        self.save(phase="starting", starting=name)
+        log = Path(component["log"])
+        pid = self.local.spawn_detached(
+            component["argv"], log_file=log, env=component.get("env") or None
+        )
+        self.pids[name] = pid
+        self.started_at[name] = time.monotonic()
+        self.layout.pid_file(name).write_text(f"{pid}\n")
+        problem = self.await_ready(component, pid)
+        return f"{name}: {problem}; see {log}" if problem else None
+
+    def restart_crashed(self) -> None:
+        """Start again, with a growing delay, what exited on its own (as the kubelet restarts
+        a container): a crashed apiserver or Argo CD controller comes back without a human.
+        The delay starts at 1 s and doubles, up to 30 s, while it keeps crashing within a minute
+        of starting."""
+        now = time.monotonic()
+        for component in self.spec["components"]:
+            name = component["name"]
+            if name not in self.exits:
+                continue
+            if name not in self.retry_at:
+                ran = now - self.started_at.get(name, now)
+                streak = 0 if ran > _STABLE else self.streak.get(name, 0) + 1
+                self.streak[name] = streak
+                self.retry_at[name] = now + min(_BACKOFF * 2 ** max(streak - 1, 0), _MAX_BACKOFF)
+            if now < self.retry_at[name]:
+                continue
+            del self.retry_at[name]
+            self.restarts[name] = self.restarts.get(name, 0) + 1
+            problem = self.start_one(component)
+            if problem:
+                self.save(phase="degraded", error=problem)
+                return
+        if not self.exits and self.state.get("phase") in {"degraded", "starting"}:
+            self.save(phase="ready", error=None, starting=None)
 
     def await_ready(self, component: dict[str, Any], pid: int) -> str | None:
         probe = component.get("ready")
@@ -143,6 +191,8 @@ class Keeper:
             self.reap()
             if self.exits and self.state.get("phase") == "ready":
                 self.save(phase="degraded")
+            if self.exits and self.state.get("phase") != "failed":
+                self.restart_crashed()
             if self.restart.is_set():
                 self.restart.clear()
                 self.reload_spec()
@@ -153,21 +203,25 @@ class Keeper:
 
     def reload_spec(self) -> None:
         """Pick up components added to the spec file since the start (Argo CD's, say); stop
-        the ones removed from it. Relays and isolation are fixed for the keeper's life."""
+        the ones removed from it or changed in it. Relays and isolation are fixed for the
+        keeper's life."""
         try:
             fresh = json.loads(self.layout.spec_file.read_text())
         except (OSError, ValueError) as err:
             self.save(error=f"cannot reload {self.layout.spec_file}: {err}")
             return
-        wanted = {c["name"] for c in fresh["components"]}
+        wanted = {c["name"]: c for c in fresh["components"]}
         for component in reversed(self.spec["components"]):
             name = component["name"]
-            if name not in wanted and name in self.pids:
+            # Removed, or changed (it may have been restarted from its old definition since
+            # the host stopped it): stopped here, and a changed one started afresh after.
+            if wanted.get(name) != component and name in self.pids:
                 if name not in self.exits:
                     runner.terminate(self.pids[name], grace=10.0)
                     self.reap()
                 self.pids.pop(name, None)
                 self.exits.pop(name, None)
+                self.retry_at.pop(name, None)
                 self.layout.pid_file(name).unlink(missing_ok=True)
         self.spec["components"] = fresh["components"]
 
