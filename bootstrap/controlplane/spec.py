@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bootstrap.controlplane.binaries import Binaries
@@ -102,6 +103,7 @@ def keeper_spec(
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
                 f"--kubelet-client-certificate={pki.admin_cert}",
                 f"--kubelet-client-key={pki.admin_key}",
+                *(_audit_flags(layout) if cfg.audit_log else []),
             ],
             "ready": _https(f"{api}/readyz", pki),
             "ready_timeout": 90,
@@ -166,6 +168,33 @@ def keeper_spec(
         "components": components,
         "ports": ports.__dict__,
     }
+
+
+AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+"""
+
+
+def audit_log(layout: Layout) -> Path:
+    """Every request the API server answered, one JSON event per line (``audit_log: true``)."""
+    return layout.logs / "audit.log"
+
+
+def _audit_flags(layout: Layout) -> list[str]:
+    policy = layout.root / "audit-policy.yaml"
+    policy.parent.mkdir(parents=True, exist_ok=True)
+    policy.write_text(AUDIT_POLICY)
+    return [
+        f"--audit-policy-file={policy}",
+        f"--audit-log-path={audit_log(layout)}",
+        "--audit-log-format=json",
+        "--audit-log-maxsize=200",
+        "--audit-log-maxbackup=1",
+    ]
 
 
 def _https(url: str, pki: Pki, *, insecure: bool = False) -> dict[str, Any]:

@@ -7,6 +7,7 @@ the code (health rules, plans) stays pure and testable without a client.
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -26,6 +27,16 @@ if TYPE_CHECKING:
 
 FIELD_MANAGER = "clusterboot"
 Obj = dict[str, Any]
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("clusterboot")
+    except importlib.metadata.PackageNotFoundError:
+        return "dev"
+
+
+USER_AGENT = f"clusterboot/{_version()}"
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,19 @@ Every model forbids unknown keys, so a typo is an error that names the key, not 
 from __future__ import annotations
 
 import ipaddress
+import re
+from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    field_validator,
+    model_validator,
+)
 
 from bootstrap.secrets import Secret
 
@@ -17,6 +27,11 @@ Version = Annotated[str, Field(pattern=r"^v\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Name = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
+Word = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$", max_length=253)]
+"""One word that becomes part of a file name (a chart's name and version): never a `/`."""
+_HOST = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}")  # a DNS name or an IPv4 address
+_IPV6 = re.compile(r"[0-9A-Fa-f:.]+(%[A-Za-z0-9_.-]+)?")  # Python takes any zone after '%'
+_USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 
 
 class Model(BaseModel):
@@ -58,13 +73,14 @@ class ChartSource(Model):
     """A packaged Helm chart from a chart repository (one with an ``index.yaml``)."""
 
     repository: str
-    chart: str
-    version: str
+    chart: Word
+    version: Word
     """The chart's own version (as in the repository index), not the application's."""
     sha256: Sha256 | None = None
     """The packaged chart's sha256; without it, the repository index's digest is trusted and
     recorded on first use."""
-    values: dict[str, object] = Field(default_factory=dict)
+    values: dict[str, JsonValue] = Field(default_factory=dict)
+    """Written as JSON for `helm template`: strings, numbers, booleans, lists and mappings."""
 
     @field_validator("repository")
     @classmethod
@@ -104,12 +120,15 @@ class LocalCluster(Model):
     node_memory: str = "64Gi"
     node_pods: Annotated[int, Field(ge=1, le=10000)] = 250
     isolation: Literal["netns", "none"] = "netns"
-    binaries_dir: str | None = None
+    binaries_dir: LocalPath | None = None
+    audit_log: bool = False
+    """kube-apiserver writes every request it answers (metadata only: who, what, which client)
+    to ``local-cluster/logs/audit.log``, one JSON event per line."""
 
 
 class KindCluster(Model):
     node_image: str | None = None
-    config: str | None = None
+    config: LocalPath | None = None
 
 
 class K3dCluster(Model):
@@ -119,12 +138,53 @@ class K3dCluster(Model):
     api_port: Port | None = None
 
 
+def _host_name(host: str) -> str:
+    """A host name or IP address: never an option, a `user@`, a URL or shell syntax (ssh before
+    9.6 puts the name into the shell of a ProxyCommand or Match exec that says %h)."""
+    if _HOST.fullmatch(host) or (_IPV6.fullmatch(host) and _is_ip(host)):
+        return host
+    raise ValueError("expected a host name or an IP address (letters, digits, '.', '-', '_')")
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _user_name(user: str) -> str:
+    if not _USER.fullmatch(user):
+        raise ValueError("expected a user name (letters, digits, '.', '-', '_')")
+    return user
+
+
+Host = Annotated[str, AfterValidator(_host_name)]
+User = Annotated[str, AfterValidator(_user_name)]
+
+
+def _home_known(path: str) -> str:
+    """``~user/...`` for a user this machine has (pathlib raises RuntimeError on the others)."""
+    try:
+        Path(path).expanduser()
+    except RuntimeError:
+        raise ValueError(
+            "starts with ~user for a user this machine does not have; write the path out"
+        ) from None
+    return path
+
+
+LocalPath = Annotated[str, AfterValidator(_home_known)]
+"""A file or directory on this machine; ``~`` and ``~user`` expand."""
+
+
 class SshTarget(Model):
-    host: str
-    user: str = "root"
+    host: Host
+    user: User = "root"
     port: Port = 22
-    identity_file: str | None = None
-    known_hosts: str | None = None
+    identity_file: LocalPath | None = None
+    known_hosts: LocalPath | None = None
     accept_new_host_key: bool = False
 
 
@@ -138,7 +198,7 @@ class K3sAirgap(Model):
 
 class K3sSshCluster(Model):
     ssh: SshTarget
-    k3s_version: str = "v1.33.5+k3s1"
+    k3s_version: Version = "v1.33.5+k3s1"
     install_script: ManifestSource | None = None
     """The k3s install script, pinned (url and sha256); needed to install or upgrade."""
     extra_args: tuple[str, ...] = ()
@@ -156,11 +216,11 @@ class OciSsh(Model):
     one launched by hand); its host key is trusted on first contact and kept in the state
     directory, and a changed one is refused."""
 
-    host: str | None = None
-    user: str = "ubuntu"
+    host: Host | None = None
+    user: User = "ubuntu"
     port: Port = 22
-    identity_file: str = "~/.ssh/id_ed25519"
-    public_key_file: str | None = None
+    identity_file: LocalPath = "~/.ssh/id_ed25519"
+    public_key_file: LocalPath | None = None
     """Authorized on the instance at launch; ``identity_file`` + ``.pub`` by default."""
 
 
@@ -173,7 +233,7 @@ class K3sOciCluster(Model):
     ocpus: Annotated[int, Field(ge=1, le=64)] = 2
     memory_gbs: Annotated[int, Field(ge=1, le=1024)] = 12
     ssh: OciSsh = Field(default_factory=OciSsh)
-    k3s_version: str = "v1.33.5+k3s1"
+    k3s_version: Version = "v1.33.5+k3s1"
     install_script: ManifestSource | None = None
     """The k3s install script, pinned: cloud-init runs it on the instance's first boot."""
     extra_args: tuple[str, ...] = ()
@@ -197,7 +257,7 @@ class Cluster(Model):
     name: Name
     context: str | None = None
     attach: bool = False
-    kubeconfig: str | None = None
+    kubeconfig: LocalPath | None = None
     ephemeral: bool = False
     lb_range: str | None = None
     local: LocalCluster = Field(default_factory=LocalCluster)
@@ -258,9 +318,9 @@ class SealedSecrets(Component):
     """processes: the controller built by `make binaries` runs as a local process (for
     clusters that only simulate pods, with their API server on this machine)."""
     namespace: Name = "kube-system"
-    key_backup: str | None = None
+    key_backup: LocalPath | None = None
     """An age-encrypted key backup (`invoke backup`) restored before the controller starts."""
-    age_identity: str | None = None
+    age_identity: LocalPath | None = None
     """An age identity file (age-keygen, mode 0600) that decrypts key backups and whose public
     key encrypts new ones; else the file named by $CLUSTERBOOT_AGE_IDENTITY."""
     backup_recipients: tuple[str, ...] = ()
@@ -317,8 +377,8 @@ class Timeouts(Model):
 
 
 class Artifacts(Model):
-    dir: str | None = None
-    cache_dir: str | None = None
+    dir: LocalPath | None = None
+    cache_dir: LocalPath | None = None
 
 
 class Profile(Model):
@@ -330,7 +390,7 @@ class Profile(Model):
     waves: Waves = Field(default_factory=Waves)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     artifacts: Artifacts = Field(default_factory=Artifacts)
-    state_dir: str | None = None
+    state_dir: LocalPath | None = None
     concurrency: Annotated[int, Field(ge=1, le=16)] = 2
 
 
