@@ -38,6 +38,24 @@ def _version() -> str:
 
 USER_AGENT = f"clusterboot/{_version()}"
 
+READ_RETRIES = urllib3.Retry(
+    total=5,
+    connect=3,
+    read=3,
+    status=4,
+    redirect=0,
+    backoff_factor=0.25,
+    backoff_max=4.0,
+    status_forcelist=(429, 500, 502, 503, 504),
+    allowed_methods=frozenset({"GET", "HEAD"}),
+    respect_retry_after_header=True,
+    raise_on_status=False,
+    raise_on_redirect=False,
+)
+"""Reads are retried where they are sent (a 429 after its Retry-After, a 5xx, a reset or timed
+out connection): discovery alone is dozens of GETs that must all succeed. Writes are not; the
+apply's own policy retries them."""
+
 
 @dataclass(frozen=True)
 class ObjectRef:
@@ -70,6 +88,7 @@ class Kube:
     def __init__(self, api: client.ApiClient, *, request_timeout: float = 30.0) -> None:
         self.api = api
         self.request_timeout = request_timeout
+        _default_timeout(api, request_timeout)
         self._dynamic: dynamic.DynamicClient | None = None
         # The dynamic client's discovery cache is not thread-safe: stages running side by side
         # share this connection, and one invalidating the cache while another looked a kind up
@@ -88,7 +107,7 @@ class Kube:
         config.load_kube_config(
             config_file=str(kubeconfig), context=context, client_configuration=configuration
         )
-        configuration.retries = False
+        configuration.retries = READ_RETRIES
         return cls(client.ApiClient(configuration), request_timeout=request_timeout)
 
     @property
@@ -310,6 +329,21 @@ class Kube:
     def server_version(self) -> str:
         info = _translate(lambda: client.VersionApi(self.api).get_code(), "version")
         return str(info.git_version)
+
+
+def _default_timeout(api: Any, seconds: float) -> None:
+    """Give every request a timeout: the dynamic client's discovery and ``request`` send none,
+    and a server that stops answering would hold them for ever."""
+    rest: Any = getattr(api, "rest_client", None)
+    send = getattr(rest, "request", None)
+    if send is None or getattr(send, "bounded", False):
+        return
+
+    def request(*args: Any, _request_timeout: Any = None, **kwargs: Any) -> Any:
+        return send(*args, _request_timeout=_request_timeout or seconds, **kwargs)
+
+    request.bounded = True  # type: ignore[attr-defined]
+    rest.request = request
 
 
 class Cancel:
