@@ -2,9 +2,10 @@
 what the followers saw.
 
 ``Follower`` is the one list-then-watch in the product: it lists one collection (kind and
-namespace), watches it from the list's resourceVersion, resumes from the last one seen, relists
-on 410 Gone and backs off while the API is away. The wave walk's feeds and the gates' waits
-both use it; ``Collections`` holds what the followers saw and wakes whoever waits on them.
+namespace), watches it from the list's resourceVersion, resumes from the last one seen (also
+after a watch was cut), relists on 410 Gone and backs off while the API is away. The wave
+walk's feeds and the gates' waits both use it; ``Collections`` holds what the followers saw and
+wakes whoever waits on them.
 
 Why a thread per collection: each follower keeps its watch open for the whole wait, so a change
 in any collection reaches the waiter within one round-trip. Sequential short watch windows would
@@ -35,6 +36,7 @@ Key = tuple[str, str, str | None]  # apiVersion, kind, namespace (None: cluster-
 Obj = dict[str, Any]
 MAX_WINDOW = 300  # seconds a single watch request may stay open
 BACKOFF = (0.2, 2.0)  # first and longest pause after the API went away
+MAX_RESUMES = 3  # failed resumes of a watch in a row before the follower lists again
 
 
 def key_of(ref: ObjectRef) -> Key:
@@ -108,7 +110,8 @@ class Collections:
                 self.objects[key] = {i["metadata"]["name"]: i for i in items}
                 self.problems.pop(key, None)
                 self.members[key] = self.members.get(key, 0) + 1
-            if event is not None:
+            if event is not None:  # (the watch delivers again: the last problem is over)
+                self.problems.pop(key, None)
                 kind, obj = event
                 seen = self.objects.setdefault(key, {})
                 name = obj["metadata"]["name"]
@@ -160,16 +163,18 @@ class Follower(threading.Thread):
         self.kube, self.key, self.store, self.stats, self.cancel = kube, key, store, stats, cancel
         self.left, self.window, self.listed = left, window, listed
         self.sleep = sleep or self._pause
+        self._resume: str | None = None  # the last resourceVersion a list or watch gave
 
     def run(self) -> None:
         pause = BACKOFF[0]
         version: str | None = None  # None: list first
+        failed_resumes = 0
         while not self.cancel.is_set() and self.left() > 0:
             try:
                 if version is None:
                     version = self._list()
                 version = self._watch(version)
-                pause = BACKOFF[0]
+                pause, failed_resumes = BACKOFF[0], 0
             except Expired:
                 self.stats.add(relists=1)
                 version = None
@@ -178,19 +183,25 @@ class Follower(threading.Thread):
                 self.store.update(self.key, problem=err.message.splitlines()[0])
                 self.sleep(min(pause, max(0.0, self.left())))
                 pause = min(BACKOFF[1], pause * 2)
-                version = None
+                # A watch cut mid-stream resumes from the last resourceVersion it delivered (the
+                # server replays what came after; 410 if too old); a failed list, or a resume
+                # that keeps failing, lists again.
+                failed_resumes += self._resume is not None
+                version = self._resume if failed_resumes <= MAX_RESUMES else None
             except ClusterbootError as err:
                 self.store.fail(self.key, err)
                 return
 
     def _list(self) -> str:
         api_version, kind, namespace = self.key
+        self._resume = None
         items, version = self.kube.list(api_version, kind, namespace=namespace)
         self.stats.add(lists=1)
         listed = [{"apiVersion": api_version, "kind": kind, **i} for i in items]
         changed = self.store.update(self.key, items=listed)
         if self.listed is not None:
             self.listed(changed)
+        self._resume = version
         return version
 
     def _watch(self, version: str) -> str:
@@ -211,6 +222,7 @@ class Follower(threading.Thread):
             if event == "ERROR":
                 raise Expired(f"watch {kind}: {obj.get('message', obj)}")
             version = (obj.get("metadata") or {}).get("resourceVersion") or version
+            self._resume = version
             self.stats.add(events=1)
             if event != "BOOKMARK":
                 self.store.update(self.key, event=(event, obj))

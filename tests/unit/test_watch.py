@@ -136,14 +136,28 @@ def test_gone_410_makes_the_follower_list_again() -> None:
     assert kube.clock.sleeps == []
 
 
-def test_a_dropped_connection_backs_off_then_lists_again() -> None:
+def test_a_failed_list_backs_off_and_lists_again_and_a_cut_watch_resumes_where_it_was() -> None:
     kube = ScriptedKube(wait.FakeClock(), {"Widget": [widget("a", "False")]})
-    kube.scripts["Widget"] = [TemporaryError("watch Widget interrupted: reset")]
     kube.list_errors = [TemporaryError("list Widget: API server unreachable: refused")]
-    kube.ready_after_lists = 3  # the first list fails, the second one's watch is reset
+    kube.scripts["Widget"] = [
+        [("MODIFIED", widget("a", "False", 12))],
+        TemporaryError("watch Widget interrupted: reset"),  # cut after it delivered 12
+        [("MODIFIED", widget("a", "True", 13))],  # what came after 12: replayed on resume
+    ]
     stats = run(kube, [ref("a")])
     assert stats.errors == 2
-    assert kube.clock.sleeps == [0.2, 0.4]
+    assert kube.clock.sleeps[:2] == [0.2, 0.2]  # (a window that worked resets the back-off)
+    assert kube.lists == 2  # the failed one and the one after it; none after the cut
+    assert kube.watched_from == ["10", "12", "12"]
+
+
+def test_a_watch_that_keeps_failing_to_resume_lists_again() -> None:
+    kube = ScriptedKube(wait.FakeClock(), {"Widget": [widget("a", "False")]})
+    kube.scripts["Widget"] = [TemporaryError("watch Widget: 504 too large resource version")] * 4
+    kube.ready_after_lists = 2
+    stats = run(kube, [ref("a")])
+    assert kube.watched_from == ["10"] * 4  # the first watch and three resumes
+    assert (kube.lists, stats.errors) == (2, 4)
 
 
 def test_a_failed_object_fails_the_gate_at_once_with_its_reason() -> None:
