@@ -2,7 +2,7 @@
 anchors and aliases expand to a huge tree ("billion laughs"), is refused before anything walks
 it. PyYAML builds aliases as shared references, so loading is cheap; every later walk (merge,
 validation, interpolation, copying) would see the expanded tree, which grows exponentially
-with the nesting of aliases.
+with the nesting of aliases, and would never end in a value that holds itself (``&a [*a]``).
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ class TooLarge(ValueError):
 
 def expanded_size(data: Any, *, limit: int) -> int:
     """How many values ``data`` holds once every alias is expanded, counting shared objects
-    once per reference but computing each only once; raises TooLarge past ``limit``."""
+    once per reference but computing each only once; raises TooLarge past ``limit``, and for
+    a value that contains itself (an alias inside its own anchor: an endless tree)."""
     sizes: dict[int, int] = {}
+    walking: set[int] = set()
 
     def size(node: Any) -> int:
         if not isinstance(node, dict | list):
@@ -25,7 +27,9 @@ def expanded_size(data: Any, *, limit: int) -> int:
         known = sizes.get(id(node))
         if known is not None:
             return known
-        sizes[id(node)] = 1  # a cycle (possible with aliases) counts as one value
+        if id(node) in walking:
+            raise TooLarge("has an alias inside its own anchor (a value that contains itself)")
+        walking.add(id(node))
         children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
         total = 1
         for child in children:
@@ -35,6 +39,7 @@ def expanded_size(data: Any, *, limit: int) -> int:
                     f"expands to more than {limit:,} values (anchors and aliases repeated "
                     "inside each other?)"
                 )
+        walking.discard(id(node))
         sizes[id(node)] = total
         return total
 

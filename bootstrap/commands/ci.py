@@ -35,7 +35,7 @@ def ephemeral_sets(profile: Profile, run: str, *, port: int | None = None) -> li
     """``--set`` values that give one run of an ephemeral profile a cluster of its own."""
     sets = [
         f"cluster.name={profile.cluster.name[: 63 - len(run) - 1]}-{run}",
-        f"state_dir={app.state_dir_for(profile) / 'runs' / run}",
+        loader.setting("state_dir", str(app.state_dir_for(profile) / "runs" / run)),
     ]
     if profile.cluster.provider == "local":
         sets.append(f"cluster.local.api_port={port or spec.free_port()}")

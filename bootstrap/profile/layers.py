@@ -106,8 +106,22 @@ def read(path: Path) -> dict[str, Any]:
 
 
 def parse_value(text: str) -> Any:
-    """A `--set` value as YAML, with the same limits as a file (raises TooDeep, YAMLError)."""
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    """A `--set` value as YAML, with the same limits as a file (raises TooDeep, YAMLError,
+    yaml_guard.TooLarge)."""
+    value = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    yaml_guard.expanded_size(value, limit=MAX_VALUES)
+    return value
+
+
+def scalar(text: str) -> str:
+    """``text`` as YAML that ``parse_value`` reads back as exactly ``text``: itself when it
+    already does, else double-quoted (a ``#``, a ``: ``, a leading ``&`` or ``[``)."""
+    try:
+        if parse_value(text) == text:
+            return text
+    except (yaml.YAMLError, yaml_guard.TooLarge):
+        pass
+    return yaml.safe_dump(text, default_style='"', width=1 << 30).rstrip("\n")
 
 
 def find_base(ref: object, *, of: Path, profiles_dir: Path) -> Path:
@@ -119,7 +133,7 @@ def find_base(ref: object, *, of: Path, profiles_dir: Path) -> Path:
             key="extends",
         )
     if "/" in ref or ref.endswith(SUFFIXES):
-        candidates = [of.parent / Path(ref).expanduser()]
+        candidates = [of.parent / expand_home(Path(ref), file=str(of), key="extends")]
     else:
         candidates = [of.parent / f"{ref}.yaml", profiles_dir / f"{ref}.yaml"]
     for candidate in candidates:
@@ -151,6 +165,20 @@ def layers(
             )
         stack += layers(base, prepare=prepare, profiles_dir=profiles_dir, chain=chain)
     return [*stack, Layer(str(path), prepare(data, path))]
+
+
+def expand_home(path: Path, *, file: str, key: str = "") -> Path:
+    """``path`` with ``~`` or ``~user`` expanded; a user this machine does not have is bad
+    input (pathlib raises RuntimeError)."""
+    try:
+        return path.expanduser()
+    except RuntimeError:
+        raise ProfileError(
+            f"{str(path).partition('/')[0]!r}: no such user on this machine",
+            file=file,
+            key=key,
+            hint="write the path out, or start it with ~/ for your own home",
+        ) from None
 
 
 def merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from bootstrap import yaml_guard
 from bootstrap.errors import ProfileError
 from bootstrap.profile import layers, paths, refs
 from bootstrap.profile.layers import Layer
@@ -28,6 +29,7 @@ SET = "--set"
 
 _KEY_PREFIX = re.compile(r"[A-Za-z0-9_.-]*")
 _VAR = re.compile(r"\$\$\{|\$\{(?P<name>[A-Za-z_]\w*)(?::-(?P<default>[^}]*))?\}|\$\{")
+_NOT_TEXT = re.compile(r"[\x00\ud800-\udfff]")  # NUL; a lone surrogate (bytes that were not UTF-8)
 
 
 def load(
@@ -52,6 +54,7 @@ def load(
     data: dict[str, Any] = {"name": path.stem}
     for layer in stack:
         data = layers.merge(data, layer.data)
+    _refuse_non_text(data, (), where=lambda k: _owner(stack, k, path))
     if "source" in data:
         raise ProfileError(
             "is set by the loader, not by a profile",
@@ -90,6 +93,12 @@ class _Watched(Mapping[str, str]):
         return len(self.env)
 
 
+def setting(key: str, value: str) -> str:
+    """A ``--set`` item that sets ``key`` to exactly the string ``value``: neither YAML syntax
+    (a ``#`` or ``: `` in a path stays part of it) nor ``${VAR}`` is read in it."""
+    return f"{key}={layers.scalar(value.replace('${', '$${'))}"
+
+
 def describe(profile: Profile) -> dict[str, object]:
     """The profile as JSON-safe data for `invoke plan`, every secret masked."""
     rest = _plain(profile)
@@ -99,7 +108,7 @@ def describe(profile: Profile) -> dict[str, object]:
 
 def _locate(ref: str, profiles_dir: Path) -> Path:
     named = ref and "/" not in ref and os.sep not in ref and not ref.endswith(layers.SUFFIXES)
-    path = profiles_dir / f"{ref}.yaml" if named else Path(ref).expanduser()
+    path = profiles_dir / f"{ref}.yaml" if named else layers.expand_home(Path(ref), file=ref)
     if not ref or not path.exists():
         found = ", ".join(sorted(p.stem for p in profiles_dir.glob("*.yaml"))) or "none"
         hint = f"profiles in {profiles_dir}: {found}; or give a path to a .yaml file"
@@ -184,6 +193,8 @@ def _overrides(items: Sequence[str], env: Mapping[str, str]) -> Layer:
             value = layers.parse_value(raw)
         except layers.TooDeep as err:
             raise ProfileError(str(err.problem), file=SET, key=dotted.strip()) from None
+        except yaml_guard.TooLarge as err:
+            raise ProfileError(f"the value {err}", file=SET, key=dotted.strip()) from None
         except yaml.YAMLError:
             value = raw
         value = _prepare(value, tuple(path), file=SET, base_dir=Path(), env=env)
@@ -234,6 +245,28 @@ def _check_settable(path: Sequence[str]) -> None:
                 hint=f"keys under {parent}: {', '.join(paths.keys_of(node))}",
             )
         node = below
+
+
+def _refuse_non_text(value: object, key: KeyPath, *, where: Callable[[KeyPath], str]) -> None:
+    """A NUL or a lone surrogate fits no path, command line, kubeconfig or report (each would
+    fail later, with a traceback): refused here, naming the key and never showing the value."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _refuse_non_text(k, key, where=where)
+            _refuse_non_text(v, (*key, k), where=where)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _refuse_non_text(v, (*key, i), where=where)
+    elif isinstance(value, str) and (found := _NOT_TEXT.search(value)):
+        nul = found[0] == "\0"
+        shown = [ascii(k) if isinstance(k, str) and _NOT_TEXT.search(k) else k for k in key]
+        raise ProfileError(
+            f"holds {'a NUL character' if nul else 'text that is not UTF-8 (a lone surrogate)'}"
+            ", which no path, command line or file can carry",
+            file=where(key),
+            key=paths.dotted(shown),
+            hint="remove the \\0 escape" if nul else "write the value as UTF-8 text",
+        )
 
 
 def _drop_nulls(value: object, node: paths.Node | None) -> Any:

@@ -38,6 +38,8 @@ PATTERNS = {
     _pattern_of(schema.Sha256): "expected a sha256: 64 lowercase hex digits",
     _pattern_of(schema.Name): "expected a lowercase name: a-z, 0-9 and '-', "
     "starting and ending with a letter or digit",
+    _pattern_of(schema.Word): "expected one word of letters, digits, '.', '_', '+' and '-' "
+    "(it becomes part of a file name)",
 }
 
 
@@ -132,6 +134,8 @@ def _expected(err: ErrorDetails) -> str:
         "greater_than_equal": f"expected a number >= {ctx.get('ge')}",
         "less_than_equal": f"expected a number <= {ctx.get('le')}",
         "string_too_long": f"expected at most {ctx.get('max_length')} characters",
+        "invalid-json-value": "expected a string, number, true/false, null, list or mapping "
+        "(a date or a timestamp must be quoted)",
         "string_pattern_mismatch": PATTERNS.get(
             str(ctx.get("pattern")), f"expected text matching {ctx.get('pattern')}"
         ),

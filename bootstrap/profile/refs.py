@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from bootstrap.errors import ProfileError
+from bootstrap.profile import layers
 from bootstrap.profile.paths import KeyPath, dotted
 from bootstrap.profile.schema import SecretRef
 from bootstrap.secrets import Secret
@@ -41,7 +42,8 @@ def as_ref(
         raise ProfileError("secret written inline", file=file, key=dotted(key), hint=INLINE_HINT)
     ref = {k: interpolate(v, (*key, k)) if isinstance(v, str) else v for k, v in value.items()}
     if isinstance(ref.get("file"), str):
-        ref["file"] = str(base_dir / Path(ref["file"]).expanduser())
+        home = layers.expand_home(Path(ref["file"]), file=file, key=dotted((*key, "file")))
+        ref["file"] = str(base_dir / home)
     return ref
 
 
