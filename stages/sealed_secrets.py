@@ -6,10 +6,11 @@ stripped), then the controller; a controller that started before the keys existe
 (its pods deleted, or its process). The gate warns when the newest key is in no backup (after
 an install, a restore that triggered renewal, or a renewal every 30 days).
 
-``mode: processes``: the objects come from the chart built beside the
-controller (its CRD, ServiceAccount and RBAC, no Deployment), and the controller itself runs as
-a process in the cluster's network namespace, or on the process host (bootstrap/components/sealed_secrets/processes.py);
-the gate then waits for the key that real controller makes (or loads).
+``mode: processes``: the objects come from the chart built beside the controller (its CRD,
+ServiceAccount and RBAC, no Deployment), and the controller itself runs as a process in the
+cluster's network namespace, or on the process host
+(bootstrap/components/sealed_secrets/processes.py); the gate then waits for the key that real
+controller makes (or loads).
 """
 
 from __future__ import annotations
