@@ -150,7 +150,7 @@ class K3sServer(ToolCluster):
         settings, server = self.settings(ctx), self.host(ctx)
         token = server.node_token()
         skip = self._upload_airgap(ctx, agent)
-        url = f"https://{settings.ssh.host}:{settings.api_port}"
+        url = f"https://{_bracketed(settings.ssh.host)}:{settings.api_port}"
         env = {**config.install_env(settings.k3s_version, ["agent"], skip_download=skip)}
         env["K3S_URL"] = url
         script = self._script(ctx)

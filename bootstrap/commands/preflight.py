@@ -74,8 +74,8 @@ def check(
 def check_file(path: Path, *, flag: str) -> None:
     """``flag PATH`` must name a file that can be written: not a directory, not below a file,
     in a directory that takes new files. Checked without creating anything."""
-    path = path.expanduser()
     hint = f"give {flag} the path of a file, in a directory you can write to"
+    path = _expanded(path, what=flag, hint=hint)
     if path.is_dir():
         raise InputError(f"{flag} {path} is a directory, not a file", hint=hint)
     if path.exists() and not os.access(path, os.W_OK):
@@ -83,10 +83,19 @@ def check_file(path: Path, *, flag: str) -> None:
     _check_parents(path, what=f"{flag} {path}", hint=hint)
 
 
+def _expanded(path: Path, *, what: str, hint: str) -> Path:
+    """``~`` or ``~user`` expanded; a user this machine does not have is bad input."""
+    try:
+        return path.expanduser()
+    except RuntimeError:
+        user = str(path).partition("/")[0]
+        raise InputError(f"{what} {path}: {user!r} is no user on this machine", hint=hint) from None
+
+
 def check_dir(path: Path, *, what: str, hint: str) -> None:
     """``path`` must be a directory that takes files, or one that can be made (not below a
     file). Checked without creating anything."""
-    path = path.expanduser()
+    path = _expanded(path, what=what, hint=hint)
     if path.exists() and not path.is_dir():
         raise InputError(f"{what} {path} is a file, not a directory", hint=hint)
     if path.is_dir() and not os.access(path, os.W_OK | os.X_OK):

@@ -262,6 +262,9 @@ def _popen(
 ) -> subprocess.Popen[bytes]:
     if not argv:
         raise InputError("an empty command cannot run")
+    if any("\0" in word for word in argv):
+        # A NUL cannot be passed to a program: Popen would raise ValueError.
+        raise InputError(f"`{shown[0]}`: an argument holds a NUL byte, which no command line can")
     try:
         return subprocess.Popen(
             list(argv), stdin=stdin, stdout=stdout, stderr=stderr, cwd=cwd,

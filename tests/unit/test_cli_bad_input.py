@@ -433,6 +433,18 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_stage_runs(
     assert not list(tmp_path.rglob("*.tmp"))
 
 
+@pytest.mark.parametrize("flag", ["report_path", "junit_path"])
+def test_an_output_below_the_home_of_no_such_user_is_refused_before_any_stage_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: str
+) -> None:
+    profile = recorded(tmp_path, monkeypatch)
+    code, text = run_up(profile, **{flag: Path("~no-such-user-here/r.json")})
+    assert code == 2, text
+    assert "'~no-such-user-here' is no user on this machine" in text
+    assert "Traceback" not in text
+    assert Recorder.planned == []
+
+
 def test_a_run_that_passes_preflight_makes_the_state_directory_and_leaves_no_tmp_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -270,3 +270,8 @@ def test_only_the_runner_imports_subprocess() -> None:
             if any(name.split(".")[0] == "subprocess" for name in names):
                 importers.add(str(path.relative_to(REPO)))
     assert importers == {"bootstrap/processes/runner.py"}
+
+
+def test_an_argument_with_a_nul_byte_is_bad_input_not_a_value_error() -> None:
+    with pytest.raises(InputError, match="NUL byte"):
+        runner.LocalRunner().run(["echo", "a\0b"])
