@@ -30,6 +30,8 @@ class Policy:
 POLICIES: dict[str, Policy] = {
     # An API call that hit a webhook not yet serving, a 429/5xx or a dropped connection.
     "api": Policy("api", attempts=8, first_delay=0.25, max_delay=5.0),
+    # One read whose connection broke mid-answer (the client library retries the rest itself).
+    "api-read": Policy("api-read", attempts=3, first_delay=0.2, max_delay=1.0),
     # A whole stage that failed with a TemporaryError: plan again from fresh observations.
     "stage": Policy("stage", attempts=3, first_delay=1.0, max_delay=10.0),
     # Reaching a host that is booting (SSH on a new VM, a cloud API).

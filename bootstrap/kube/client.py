@@ -20,6 +20,7 @@ from kubernetes import client, config, dynamic, watch
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
+from bootstrap import retry
 from bootstrap.errors import ClusterbootError, TemporaryError
 
 if TYPE_CHECKING:
@@ -121,7 +122,9 @@ class Kube:
             if self._dynamic is None:
                 cache = str(Path(self._cache_dir.name) / "discovery.json")
                 self._dynamic = _translate(
-                    lambda: dynamic.DynamicClient(self.api, cache_file=cache), "discovery"
+                    lambda: dynamic.DynamicClient(self.api, cache_file=cache),
+                    "discovery",
+                    read=True,
                 )
             return self._dynamic
 
@@ -129,16 +132,27 @@ class Kube:
         """Forget cached API groups, e.g. after a CRD became Established."""
         with self._discovery:
             if self._dynamic is not None:
-                self._dynamic.resources.invalidate_cache()
+                resources = self._dynamic.resources
+                _translate(resources.invalidate_cache, "discovery", read=True)
 
     def resource(self, api_version: str, kind: str) -> Any:
+        """The kind's API resource. A lookup may send discovery requests (an API version not
+        read yet): a dropped connection there is a TemporaryError too, never a raw one."""
+
+        def lookup() -> Any:
+            return _translate(
+                lambda: self.dyn.resources.get(api_version=api_version, kind=kind),
+                f"discovery of {kind} {api_version}",
+                read=True,
+            )
+
         with self._discovery:
             try:
-                return self.dyn.resources.get(api_version=api_version, kind=kind)
+                return lookup()
             except ResourceNotFoundError:
                 self.refresh_discovery()
                 try:
-                    return self.dyn.resources.get(api_version=api_version, kind=kind)
+                    return lookup()
                 except ResourceNotFoundError as err:
                     raise TemporaryError(
                         f'no matches for kind "{kind}" in version "{api_version}"',
@@ -159,6 +173,7 @@ class Kube:
                     serializer=_as_dict,
                 ),
                 f"get {ObjectRef(api_version, kind, name, namespace)}",
+                read=True,
             )
         except NotFound:
             return None
@@ -182,6 +197,7 @@ class Kube:
                 serializer=_as_dict,
             ),
             f"list {kind}",
+            read=True,
         )
         data = _plain(found)
         return list(data.get("items") or []), str(data["metadata"].get("resourceVersion", ""))
@@ -327,7 +343,7 @@ class Kube:
         return True, text
 
     def server_version(self) -> str:
-        info = _translate(lambda: client.VersionApi(self.api).get_code(), "version")
+        info = _translate(lambda: client.VersionApi(self.api).get_code(), "version", read=True)
         return str(info.git_version)
 
 
@@ -386,6 +402,10 @@ class NotFound(ClusterbootError):
     """The object does not exist."""
 
 
+class Unreachable(TemporaryError):
+    """The connection failed or broke before the whole answer arrived."""
+
+
 class Expired(TemporaryError):
     """A watch's resourceVersion is too old (410 Gone): relist and watch again."""
 
@@ -404,13 +424,19 @@ def _plain(obj: Any) -> Obj:
     raise TypeError(f"unexpected API object {type(obj).__name__}")
 
 
-def _translate(call: Any, what: str) -> Any:
+def _translate(call: Any, what: str, *, read: bool = False) -> Any:
+    """Run one API call, its errors made ours. A ``read`` whose connection broke after the
+    answer began (a body cut short, which urllib3 does not retry) is tried again, bounded."""
+    if read:
+        return retry.call(
+            "api-read", lambda: _translate(call, what), what=what, retry_on=(Unreachable,)
+        )
     try:
         return call()
     except ApiException as err:
         raise _classify(err, what) from err
     except (urllib3.exceptions.HTTPError, OSError) as err:
-        raise TemporaryError(f"{what}: API server unreachable: {_reason(err)}") from err
+        raise Unreachable(f"{what}: API server unreachable: {_reason(err)}") from err
 
 
 def _reason(err: BaseException) -> str:

@@ -1,10 +1,12 @@
 """The API client under transient answers: reads retried where they are sent (a 429 after its
-Retry-After, a 5xx, a dropped connection), writes not, and no request without a timeout. The
-server is a plain HTTP one on 127.0.0.1 that answers from a script."""
+Retry-After, a 5xx, a dropped connection) and when their answer was cut short, writes not, and
+no request without a timeout. The server is a plain HTTP one on 127.0.0.1 that answers from a
+script."""
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bootstrap import retry
 from bootstrap.errors import TemporaryError
 from bootstrap.kube import client as kube_client
 from bootstrap.kube.client import Kube
@@ -55,6 +58,15 @@ def server() -> Iterator[tuple[str, Script]]:
                 self.close_connection = True
                 self.connection.close()
                 return
+            if step == "short":  # headers, then the body cut off
+                self.close_connection = True
+                self.send_response(200)
+                self.send_header("Content-Length", "400")
+                self.end_headers()
+                self.wfile.write(b'{"major": "1"')
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
             body = json.dumps(VERSION if step == 200 else {"message": f"status {step}"})
             self.send_response(int(step))
             if step == 429:
@@ -83,6 +95,7 @@ def connect(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], 
     """``Kube.connect`` through a kubeconfig, with the retry policy's pauses taken out."""
     quick = kube_client.READ_RETRIES.new(backoff_factor=0)
     monkeypatch.setattr(kube_client, "READ_RETRIES", quick)
+    monkeypatch.setitem(retry.POLICIES, "api-read", retry.Policy("api-read", 3, 0.0, 0.0))
 
     def made(url: str) -> Kube:
         path = tmp_path / "kubeconfig"
@@ -122,6 +135,21 @@ def test_a_read_that_keeps_failing_gives_up_with_the_status_as_a_temporary_error
     with pytest.raises(TemporaryError, match="version: 503"):
         connect(url).server_version()
     assert len(script.seen) == 5  # the first try and four retries: bounded
+
+
+def test_a_read_whose_answer_is_cut_short_is_tried_again_then_gives_up_as_temporary(
+    server: tuple[str, Script], connect: Callable[[str], Kube]
+) -> None:
+    url, script = server
+    script.answers = ["short", 200]
+    kube = connect(url)
+
+    assert kube.server_version() == "v1.36.1"
+
+    script.answers = ["short"] * 3
+    with pytest.raises(TemporaryError, match="version: API server unreachable"):
+        kube.server_version()
+    assert len(script.seen) == 2 + 3
 
 
 def test_a_write_is_not_retried_where_it_is_sent(
