@@ -109,7 +109,9 @@ class Kube:
             config_file=str(kubeconfig), context=context, client_configuration=configuration
         )
         configuration.retries = READ_RETRIES
-        return cls(client.ApiClient(configuration), request_timeout=request_timeout)
+        api = client.ApiClient(configuration)
+        api.user_agent = USER_AGENT  # (was defined but never set: OpenAPI-Generator it said)
+        return cls(api, request_timeout=request_timeout)
 
     @property
     def host(self) -> str:

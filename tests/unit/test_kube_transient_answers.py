@@ -41,6 +41,7 @@ class Script:
     def __init__(self, *answers: int | str) -> None:
         self.answers = list(answers)
         self.seen: list[str] = []
+        self.agents: list[str] = []
 
 
 @pytest.fixture
@@ -53,6 +54,7 @@ def server() -> Iterator[tuple[str, Script]]:
 
         def answer(self) -> None:
             script.seen.append(f"{self.command} {self.path}")
+            script.agents.append(self.headers.get("User-Agent", ""))
             step = script.answers.pop(0) if script.answers else 200
             if step == "drop":
                 self.close_connection = True
@@ -124,6 +126,7 @@ def test_a_read_is_retried_after_429_503_and_a_dropped_connection(
 
     assert connect(url).server_version() == "v1.36.1"
     assert script.seen == ["GET /version/"] * 5
+    assert {a.split("/")[0] for a in script.agents} == {"clusterboot"}  # it names itself
 
 
 def test_a_read_that_keeps_failing_gives_up_with_the_status_as_a_temporary_error(
