@@ -21,9 +21,11 @@ order the requests arrive in, so a replay is close but not exact when clients ra
     python -m tests.faults.proxy --upstream-kubeconfig K --rate 0.05 --seed 1 \\
         --listen-port P --out-kubeconfig K2 [--context NAME] [--stats FILE]
 
-The written kubeconfig trusts the proxy's CA and authenticates with a bearer token only the
-proxy accepts. Test support, not product code; it listens on 127.0.0.1 only and dials only the
-upstream's loopback address.
+The written kubeconfig trusts the proxy's CA and authenticates with a bearer token that the proxy
+swaps for the upstream kubeconfig's credentials; a request with another bearer token (a
+controller's ServiceAccount token) is passed on as it is, for the API server to judge; one
+without a token is refused. Test support, not product code; it listens on 127.0.0.1 only and
+dials only the upstream's loopback address.
 """
 
 from __future__ import annotations
@@ -67,7 +69,8 @@ class Upstream:
 
     host: str
     port: int
-    context: ssl.SSLContext
+    context: ssl.SSLContext  # with the kubeconfig's client certificate, if it has one
+    bare: ssl.SSLContext  # without: for clients that bring a token of their own
     token: str | None
 
     @classmethod
@@ -81,7 +84,8 @@ class Upstream:
         host = parts.hostname or ""
         if not ipaddress.ip_address(host).is_loopback:
             raise SystemExit(f"refusing a non-loopback upstream {cluster['server']}")
-        tls = ssl.create_default_context(cadata=_pem(cluster, "certificate-authority").decode())
+        ca = _pem(cluster, "certificate-authority").decode()
+        tls, bare = ssl.create_default_context(cadata=ca), ssl.create_default_context(cadata=ca)
         if user.get("client-certificate-data") or user.get("client-certificate"):
             cert, key = workdir / "upstream.crt", workdir / "upstream.key"
             cert.write_bytes(_pem(user, "client-certificate"))
@@ -89,12 +93,14 @@ class Upstream:
             key.write_bytes(_pem(user, "client-key"))
             tls.load_cert_chain(cert, key)
         tls.set_alpn_protocols(["http/1.1"])
-        return cls(host, parts.port or 443, tls, user.get("token"))
+        bare.set_alpn_protocols(["http/1.1"])
+        return cls(host, parts.port or 443, tls, bare, user.get("token"))
 
-    def connect(self) -> ssl.SSLSocket:
+    def connect(self, *, as_upstream_user: bool) -> ssl.SSLSocket:
         raw = socket.create_connection((self.host, self.port), timeout=10)
         raw.settimeout(None)
-        return self.context.wrap_socket(raw, server_hostname=self.host)
+        tls = self.context if as_upstream_user else self.bare
+        return tls.wrap_socket(raw, server_hostname=self.host)
 
 
 def _pem(entry: dict[str, Any], key: str) -> bytes:
@@ -383,15 +389,27 @@ class FaultProxy:
             client.settimeout(None)
             reader = client.makefile("rb")
             up_reader: BinaryIO | None = None
+            mine: bool | None = None  # the upstream connection authenticates as the upstream
             while not self._stopped.is_set():
                 request = read_head(reader)
                 body = read_body(reader, request)
+                auth = request.header("Authorization") or ""
+                if not auth.startswith("Bearer "):
+                    client.sendall(
+                        status_response(401, "Unauthorized", "no token", retry_after=None)
+                    )
+                    break
+                ours = auth == f"Bearer {self.token}"
+                if upstream is not None and mine != ours:
+                    self._track(upstream, add=False)
+                    upstream.close()
+                    upstream = None
                 if upstream is None:
-                    upstream = self.upstream.connect()
+                    upstream, mine = self.upstream.connect(as_upstream_user=ours), ours
                     self._track(upstream, add=True)
                     up_reader = upstream.makefile("rb")
                 assert up_reader is not None
-                keep = self._exchange(client, request, body, upstream, up_reader)
+                keep = self._exchange(client, request, body, upstream, up_reader, ours=ours)
                 if not keep:
                     break
         except (Closed, Cut, OSError, ValueError, ssl.SSLError):
@@ -410,12 +428,13 @@ class FaultProxy:
         body: bytes,
         upstream: ssl.SSLSocket,
         up_reader: BinaryIO,
+        *,
+        ours: bool,
     ) -> bool:
-        """One request and its answer, perhaps with a fault; False: close the connection."""
+        """One request and its answer, perhaps with a fault; False: close the connection.
+        ``ours``: it carries the proxy's token, which becomes the upstream's credentials; any
+        other token (a controller's ServiceAccount) goes through for the server to judge."""
         method, target = [*request.start.split(" "), "", ""][:2]
-        if request.header("Authorization") != f"Bearer {self.token}":
-            client.sendall(status_response(401, "Unauthorized", "bad token", retry_after=None))
-            return False
         watch = is_watch(target)
         agent = (request.header("User-Agent") or "?").split("/")[0].split(" ")[0]
         kind, detail = self.faults.choose(method, target, watch=watch, client=agent)
@@ -433,7 +452,7 @@ class FaultProxy:
             raise Cut
         if kind == "latency":
             time.sleep(0.1 + 1.4 * detail)
-        upstream.sendall(self._forwarded(request, body))
+        upstream.sendall(self._forwarded(request, body, ours=ours))
         answer = read_head(up_reader)
         if kind == "500":
             self._relay_body(answer, up_reader, None, method)
@@ -452,11 +471,13 @@ class FaultProxy:
         closes = self._relay_body(answer, up_reader, client, method)
         return not closes and (answer.header("Connection") or "").lower() != "close"
 
-    def _forwarded(self, request: Message, body: bytes) -> bytes:
-        drop = {"authorization", "host", "content-length", "transfer-encoding"}
+    def _forwarded(self, request: Message, body: bytes, *, ours: bool) -> bytes:
+        drop = {"host", "content-length", "transfer-encoding"} | (
+            {"authorization"} if ours else set()
+        )
         headers = [(k, v) for k, v in request.headers if k.lower() not in drop]
         headers.append(("Host", f"{self.upstream.host}:{self.upstream.port}"))
-        if self.upstream.token:
+        if ours and self.upstream.token:
             headers.append(("Authorization", f"Bearer {self.upstream.token}"))
         if body or request.start.split(" ")[0] in ("POST", "PUT", "PATCH"):
             headers.append(("Content-Length", str(len(body))))

@@ -137,7 +137,7 @@ def test_a_server_that_only_answers_429_makes_a_read_give_up_after_bounded_retri
     assert 4.0 <= took < 20.0  # each retry waited the Retry-After: 1 it was given
 
 
-def test_the_proxy_refuses_a_client_without_its_token(
+def test_a_token_not_the_proxys_goes_to_the_api_server_which_refuses_a_wrong_one(
     local_cluster: LocalCluster, tmp_path: Path, through: list[FaultProxy]
 ) -> None:
     proxy = FaultProxy(local_cluster.kubeconfig, Faults(0.0, seed=1)).start()
