@@ -263,14 +263,27 @@ def project(obj: Mapping[str, Any], names: Iterable[str]) -> dict[str, str]:
 
 
 def observe(kube: Kube, keys: Sequence[Key]) -> dict[ObjectRef, dict[str, str] | None]:
-    """What the cluster has of each key object (None: absent)."""
+    """What the cluster has of each key object (None: absent): one list for a collection that
+    holds several of them (a component's CRDs, say), a get for a single one."""
     seen: dict[ObjectRef, dict[str, str] | None] = {}
+    collections: dict[tuple[str, str, str | None], list[Key]] = {}
     for key in keys:
+        ref = key.ref
+        collections.setdefault((ref.api_version, ref.kind, ref.namespace), []).append(key)
+    for (api_version, kind, namespace), members in collections.items():
         try:
-            obj = kube.get(key.ref.api_version, key.ref.kind, key.ref.name, key.ref.namespace)
-        except TemporaryError:  # its kind is not served: a CRD that is not installed yet
-            obj = None
-        seen[key.ref] = None if obj is None else project(obj, key.want)
+            if len(members) == 1:
+                ref = members[0].ref
+                found = kube.get(api_version, kind, ref.name, namespace)
+                named = {ref.name: found} if found is not None else {}
+            else:
+                items, _ = kube.list(api_version, kind, namespace=namespace)
+                named = {item["metadata"]["name"]: item for item in items}
+        except TemporaryError:  # the kind is not served: a CRD that is not installed yet
+            named = {}
+        for key in members:
+            obj = named.get(key.ref.name)
+            seen[key.ref] = None if obj is None else project(obj, key.want)
     return seen
 
 
