@@ -27,14 +27,16 @@ class Verdict:
     replan: bool = field(default=False, compare=False)
     """The stage's plan would now change something (a pod to restart): the engine plans and
     applies again before the next look."""
+    hint: str = field(default="", compare=False)
+    """What to do if the wait ends on this verdict (the API does not answer: is it running?)."""
 
     @classmethod
     def passed(cls, why: str = "ready") -> Verdict:
         return cls(True, why)
 
     @classmethod
-    def waiting(cls, why: str, *blocking: str) -> Verdict:
-        return cls(False, why, tuple(blocking))
+    def waiting(cls, why: str, *blocking: str, hint: str = "") -> Verdict:
+        return cls(False, why, tuple(blocking), hint=hint)
 
     @classmethod
     def broken(cls, why: str, *blocking: str) -> Verdict:
@@ -107,7 +109,8 @@ def until(
                 what,
                 f"not ready after {deadline:.0f}s: {verdict.why}",
                 blocking=verdict.blocking,
-                hint="look at the objects listed above; raise the deadline only if they progress",
+                hint=verdict.hint
+                or "look at the objects listed above; raise the deadline only if they progress",
             )
         if on_wait is not None:
             on_wait(verdict, elapsed)

@@ -194,7 +194,12 @@ def nodes_verdict(ctx: Context, *, expected: int) -> Verdict:
     what is not (every cluster stage's gate starts here)."""
     ok, why = ctx.kube.readyz()
     if not ok:
-        return Verdict.waiting(why)
+        cluster = ctx.cluster
+        return Verdict.waiting(
+            why,
+            hint=f"is the cluster running, and does {cluster.api_url} reach its API server? "
+            f"check with `kubectl --kubeconfig {cluster.kubeconfig} cluster-info`",
+        )
     nodes, _ = ctx.kube.list("v1", "Node")
     not_ready = [n["metadata"]["name"] for n in nodes if not workloads.ready(n)]
     ready = len(nodes) - len(not_ready)

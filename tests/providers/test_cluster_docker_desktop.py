@@ -4,6 +4,7 @@ plane made by the fake k3d, reached through a user kubeconfig whose context is d
 from __future__ import annotations
 
 import json
+import socket
 import stat
 from pathlib import Path
 from typing import Any
@@ -92,3 +93,35 @@ def test_attaching_copies_only_its_context_and_down_deletes_nothing(
     assert {p: p.read_bytes() for p in (first, second)} == user_files
     listed = json.loads(cluster_machine.tool("k3d", "cluster", "list", "-o", "json").stdout)
     assert [(c["name"], c["serversRunning"]) for c in listed] == [("desktop", 1)]
+
+
+def test_a_context_whose_cluster_does_not_answer_fails_saying_so_and_what_to_check(
+    machine: FakeMachine,
+) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    token = "abcdefgh-not-a-real-token-12345678"
+    stopped: Entries = {
+        "clusters": [{"name": "docker-desktop",
+                      "cluster": {"server": f"https://127.0.0.1:{port}",
+                                  "insecure-skip-tls-verify": True}}],
+        "users": [{"name": "docker-desktop", "user": {"token": token}}],
+        "contexts": [{"name": "docker-desktop",
+                      "context": {"cluster": "docker-desktop", "user": "docker-desktop"}}],
+    }
+    user_kubeconfig(machine.home / ".kube" / "config", stopped)
+    profile = machine.profile("desk", "docker-desktop", attach=True)
+    body = yaml.safe_load(profile.read_text())
+    body["timeouts"]["stage_seconds"] = 5
+    profile.write_text(yaml.safe_dump(body))
+
+    run = machine.invoke("up", profile)
+
+    assert run.code == 1, run.text
+    assert f"API server unreachable at https://127.0.0.1:{port}" in run.out
+    assert "is the cluster running" in run.out
+    assert "cluster-info" in run.out
+    assert token not in run.text
+    report = (machine.root / "state-desk" / "reports" / "last-up.json").read_text()
+    assert token not in report
