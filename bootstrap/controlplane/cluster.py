@@ -7,10 +7,8 @@ nothing here remembers anything between runs.
 
 from __future__ import annotations
 
-import json
 import shutil
 import socket
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,14 +121,7 @@ class LocalControlPlane(KeeperHandle):
         spec = keeper_spec(
             self.cfg, name=self.name, layout=self.layout, pki=keys, binaries=found, ports=ports
         )
-        self.layout.spec_file.write_text(json.dumps(spec, indent=2) + "\n")
-        self.layout.state_file.unlink(missing_ok=True)
-        self.run.spawn_detached(
-            [sys.executable, "-m", "bootstrap.controlplane.keeper", str(self.layout.spec_file)],
-            log_file=self.layout.log_file("keeper"),
-            cwd=Path(__file__).resolve().parents[2],
-        )
-        self.await_phase(clock=clock)
+        self.launch(spec, run=self.run, clock=clock)
 
     def destroy(self, *, clock: wait.Clock) -> list[str]:
         stopped = self.stop(clock=clock)

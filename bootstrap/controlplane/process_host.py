@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-import json
-import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -95,14 +93,7 @@ class ProcessHost(KeeperHandle):
             "outbound": [{"listen": ["127.0.0.1", port], "target": [host, port]}],
             "components": self.spec()["components"],
         }
-        self.layout.spec_file.write_text(json.dumps(spec, indent=2) + "\n")
-        self.layout.state_file.unlink(missing_ok=True)
-        self.run.spawn_detached(
-            [sys.executable, "-m", "bootstrap.controlplane.keeper", str(self.layout.spec_file)],
-            log_file=self.layout.log_file("keeper"),
-            cwd=Path(__file__).resolve().parents[2],
-        )
-        self.await_phase(clock=clock)
+        self.launch(spec, run=self.run, clock=clock)
 
 
 def require_loopback(host: str, *, shown: str) -> str:

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import fcntl
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, ClassVar
 
 from bootstrap import wait
@@ -36,6 +38,17 @@ class KeeperHandle:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def launch(self, spec: dict[str, Any], *, run: runner.LocalRunner, clock: wait.Clock) -> None:
+        """Write ``spec``, start a keeper on it (it outlives us) and wait until it is ready."""
+        self.layout.spec_file.write_text(json.dumps(spec, indent=2) + "\n")
+        self.layout.state_file.unlink(missing_ok=True)
+        run.spawn_detached(
+            [sys.executable, "-m", "bootstrap.controlplane.keeper", str(self.layout.spec_file)],
+            log_file=self.layout.log_file("keeper"),
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        self.await_phase(clock=clock)
 
     def restart_dead(self, *, clock: wait.Clock) -> None:
         """Ask a living keeper to start the components that died (and reload its spec)."""

@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -39,11 +38,14 @@ def starts(layout: Layout, name: str) -> list[float]:
 
 
 def eventually(check: Callable[[], bool], what: str, seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
+    wait.until(
+        lambda: wait.Verdict.passed() if check() else wait.Verdict.waiting(what),
+        what=what,
+        deadline=seconds,
+        clock=wait.RealClock(),
+        interval=0.05,
+        max_interval=0.05,
+    )
 
 
 @pytest.fixture
