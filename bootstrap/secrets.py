@@ -9,6 +9,7 @@ run can print them on its stderr even when the profile never mentions them.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import tempfile
@@ -86,9 +87,12 @@ def remember(*values: str) -> None:
     """Scrub these values from every later log line, error and report."""
     global _pattern
     new = {v for v in values if v and len(v) >= _MIN_LENGTH}
-    # Multi-line secrets (keys, kubeconfigs) are also scrubbed line by line.
     for value in list(new):
+        # Multi-line secrets (keys, kubeconfigs) are also scrubbed line by line.
         new.update(line.strip() for line in value.splitlines() if len(line.strip()) >= 8)
+        # A Secret's data holds it in base64, and what the API answers about a Secret can
+        # echo that (an admission webhook's or policy's denial message).
+        new.add(base64.b64encode(value.encode()).decode())
     with _lock:
         if new <= _known:
             return

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import io
 import json
 from collections.abc import Iterator
@@ -30,6 +31,14 @@ def test_redact_masks_every_remembered_value_including_lines_of_multiline_secret
     secrets.remember("hunter2-password", key)
     text = "password=hunter2-password and a line MIIEvQIBADANBgkqhkiG9w0BAQEFAASC here"
     assert secrets.redact(text) == "password=*** and a line *** here"
+
+
+def test_a_remembered_value_is_masked_in_base64_too_as_a_secrets_data_holds_it() -> None:
+    secrets.remember("canary-repo-password-5f1e", "-----BEGIN KEY-----\nMIIEvQIBADANBg\n-----END")
+    password = base64.b64encode(b"canary-repo-password-5f1e").decode()
+    key = base64.b64encode(b"-----BEGIN KEY-----\nMIIEvQIBADANBg\n-----END").decode()
+    text = f'denied: data {{"password": "{password}", "sshPrivateKey": "{key}"}}'
+    assert secrets.redact(text) == 'denied: data {"password": "***", "sshPrivateKey": "***"}'
 
 
 def test_short_values_are_not_remembered_so_ordinary_words_survive() -> None:
