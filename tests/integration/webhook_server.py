@@ -11,6 +11,7 @@ import ipaddress
 import json
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -33,10 +34,12 @@ class Policy:
     named ``probe-*`` are always allowed, ``deny`` turns every other answer into a denial.
     What the cluster publishes on its own (``kube-root-ca.crt``, written into each new
     namespace by kube-controller-manager whenever it gets to it) is allowed and not counted:
-    otherwise it takes refusals meant for the test."""
+    otherwise it takes refusals meant for the test. ``message`` makes a denial's message from
+    the object under review (a careless policy that echoes what it refused)."""
 
     refuse: int = 0
     deny: bool = False
+    message: Callable[[dict[str, Any]], str] | None = None
     refused: int = 0
     allowed: int = 0
     probes: int = 0
@@ -70,7 +73,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         response: dict[str, Any] = {"uid": request["uid"], "allowed": answer == "allow"}
         if answer == "deny":
-            response["status"] = {"code": 403, "message": "denied by the test webhook"}
+            policy = self.server.policy
+            said = policy.message(request["object"]) if policy.message else ""
+            response["status"] = {"code": 403, "message": said or "denied by the test webhook"}
         body = json.dumps(
             {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
         ).encode()
@@ -172,8 +177,8 @@ class Webhook:
             self._ready.set()
         server.serve_forever(poll_interval=0.1)
 
-    def configuration(self, namespace: str) -> dict[str, Any]:
-        """A ValidatingWebhookConfiguration for ConfigMaps in ``namespace`` only."""
+    def configuration(self, namespace: str, resource: str = "configmaps") -> dict[str, Any]:
+        """A ValidatingWebhookConfiguration for ``resource`` (core v1) in ``namespace`` only."""
         return {
             "apiVersion": "admissionregistration.k8s.io/v1",
             "kind": "ValidatingWebhookConfiguration",
@@ -190,7 +195,7 @@ class Webhook:
                             "operations": ["CREATE", "UPDATE"],
                             "apiGroups": [""],
                             "apiVersions": ["v1"],
-                            "resources": ["configmaps"],
+                            "resources": [resource],
                             "scope": "Namespaced",
                         }
                     ],
