@@ -94,7 +94,11 @@ class Context:
             if self._kube is None:
                 if self._cluster is None:
                     raise CannotKnowYet("the cluster does not exist yet")
-                self._kube = Kube.connect(self._cluster.kubeconfig, context=self._cluster.context)
+                self._kube = Kube.connect(
+                    self._cluster.kubeconfig,
+                    context=self._cluster.context,
+                    discovery_dir=self.state_dir / "cache" / "discovery",
+                )
             return self._kube
 
     @property

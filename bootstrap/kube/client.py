@@ -22,6 +22,7 @@ from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from bootstrap import retry
 from bootstrap.errors import ClusterbootError, TemporaryError
+from bootstrap.kube import discovery_cache
 
 if TYPE_CHECKING:
     pass
@@ -86,7 +87,13 @@ class ApiError(ClusterbootError):
 class Kube:
     """A connection to one cluster. Thread-safe for reads; discovery is refreshed on demand."""
 
-    def __init__(self, api: client.ApiClient, *, request_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        api: client.ApiClient,
+        *,
+        request_timeout: float = 30.0,
+        discovery_dir: Path | None = None,
+    ) -> None:
         self.api = api
         self.request_timeout = request_timeout
         _default_timeout(api, request_timeout)
@@ -97,12 +104,19 @@ class Kube:
         self._discovery = threading.RLock()
         # By default the client keeps its discovery cache in one file per API address under the
         # system temp directory, shared by every process and every cluster ever served there: a
-        # cluster rebuilt on the same port would start from the old one's kinds. Ours is private.
-        self._cache_dir = tempfile.TemporaryDirectory(prefix="clusterboot-discovery-")
+        # cluster rebuilt on the same port would start from the old one's kinds. Ours is kept
+        # per cluster (address and CA) in ``discovery_dir``, else private to this connection.
+        self._discovery_dir = discovery_dir
+        self._cache_dir: tempfile.TemporaryDirectory[str] | None = None
 
     @classmethod
     def connect(
-        cls, kubeconfig: Path, *, context: str | None = None, request_timeout: float = 30.0
+        cls,
+        kubeconfig: Path,
+        *,
+        context: str | None = None,
+        request_timeout: float = 30.0,
+        discovery_dir: Path | None = None,
     ) -> Kube:
         configuration = client.Configuration()
         config.load_kube_config(
@@ -111,7 +125,7 @@ class Kube:
         configuration.retries = READ_RETRIES
         api = client.ApiClient(configuration)
         api.user_agent = USER_AGENT  # (was defined but never set: OpenAPI-Generator it said)
-        return cls(api, request_timeout=request_timeout)
+        return cls(api, request_timeout=request_timeout, discovery_dir=discovery_dir)
 
     @property
     def host(self) -> str:
@@ -122,13 +136,21 @@ class Kube:
     def dyn(self) -> dynamic.DynamicClient:
         with self._discovery:
             if self._dynamic is None:
-                cache = str(Path(self._cache_dir.name) / "discovery.json")
+                cache = str(self._discovery_file())
                 self._dynamic = _translate(
                     lambda: dynamic.DynamicClient(self.api, cache_file=cache),
                     "discovery",
                     read=True,
                 )
             return self._dynamic
+
+    def _discovery_file(self) -> Path:
+        if self._discovery_dir is None:
+            self._cache_dir = tempfile.TemporaryDirectory(prefix="clusterboot-discovery-")
+            return Path(self._cache_dir.name) / "discovery.json"
+        ca_file = self.api.configuration.ssl_ca_cert
+        ca = Path(ca_file).read_bytes() if ca_file else None
+        return discovery_cache.prepare(self._discovery_dir, host=self.host, ca=ca)
 
     def refresh_discovery(self) -> None:
         """Forget cached API groups, e.g. after a CRD became Established."""
