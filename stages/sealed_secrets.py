@@ -196,19 +196,22 @@ class SealedSecrets(PlatformComponent):
     def docs(self, ctx: Context) -> list[install.Doc]:
         return self.mode(ctx).docs(ctx)
 
-    def restore(self, ctx: Context, docs: list[install.Doc]) -> tuple[sealing.Restore, Keys]:
-        """What the key backup asks for, observed against the cluster (facts in, plan out)."""
+    def restore(
+        self, ctx: Context, docs: list[install.Doc]
+    ) -> tuple[sealing.Restore, Keys, Keys]:
+        """What the key backup asks for, observed against the cluster (facts in, plan out),
+        the backup's keys and the cluster's."""
         backup = sealing.read_backup(ctx.profile)
-        have = sealing.cluster_keys(sealing.list_keys(ctx.kube, self.namespace(ctx)))
+        keys = sealing.list_keys(ctx.kube, self.namespace(ctx))
         pods = self.mode(ctx).started(ctx, docs)
         wanted = {k["metadata"]["name"]: sealing.fingerprint(k) for k in backup}
-        return sealing.restore_plan(wanted, have, pods), backup
+        return sealing.restore_plan(wanted, sealing.cluster_keys(keys), pods), backup, keys
 
     def plan(self, ctx: Context) -> Iterator[Change]:
         ctx.cluster  # noqa: B018 - CannotKnowYet before the cluster exists; fetch nothing
         ns = self.namespace(ctx)
         docs = self.docs(ctx)
-        restore, backup = self.restore(ctx, docs)
+        restore, backup, _ = self.restore(ctx, docs)
         if restore.conflicts:
             raise StageFailed(
                 self.name,
@@ -245,7 +248,7 @@ class SealedSecrets(PlatformComponent):
         running = how.running(ctx)
         if not running.ok:
             return running
-        restore, backup = self.restore(ctx, docs)
+        restore, backup, keys = self.restore(ctx, docs)
         if restore.missing or restore.restart:
             return Verdict.waiting(
                 "the controller has not loaded the restored keys yet",
@@ -259,7 +262,6 @@ class SealedSecrets(PlatformComponent):
                     "started after them runs",
                     *restarting,
                 )
-        keys = sealing.list_keys(ctx.kube, ns)
         if not keys and how.controllers_run:
             return Verdict.waiting("no sealing key yet: the controller creates one at startup")
         renewing = self._renewing(docs, keys) if backup and how.controllers_run else None

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -237,8 +237,13 @@ class Follower(threading.Thread):
 
 
 # -- judging objects --------------------------------------------------------------------------
+Seen = tuple[Obj | None, str | None]  # an object (None: absent) and a problem to mention
+
+
 class ObjectReader(Protocol):
-    def get(self, ref: ObjectRef) -> tuple[Obj | None, str | None]: ...
+    def get(self, ref: ObjectRef) -> Seen: ...
+
+    def get_many(self, refs: Sequence[ObjectRef]) -> dict[ObjectRef, Seen]: ...
 
     def pods(self, namespace: str | None) -> list[Obj]: ...
 
@@ -257,6 +262,25 @@ class Reader:
         except TemporaryError as err:  # a kind not served yet, the API away for a moment
             return None, err.message.splitlines()[0]
 
+    def get_many(self, refs: Sequence[ObjectRef]) -> dict[ObjectRef, Seen]:
+        """Each ref as ``get`` sees it: one list for a collection that holds several of them
+        (a component's CRDs), a get for a single one."""
+        seen: dict[ObjectRef, Seen] = {}
+        for (api_version, kind, namespace), members in by_collection(refs).items():
+            if len(members) == 1:
+                seen[members[0]] = self.get(members[0])
+                continue
+            self.stats.add(lists=1)
+            try:
+                items, _ = self.kube.list(api_version, kind, namespace=namespace)
+            except TemporaryError as err:
+                problem = err.message.splitlines()[0]
+                seen.update({ref: (None, problem) for ref in members})
+                continue
+            named = {item["metadata"]["name"]: item for item in items}
+            seen.update({ref: (named.get(ref.name), None) for ref in members})
+        return seen
+
     def pods(self, namespace: str | None) -> list[Obj]:
         self.stats.add(lists=1)
         try:
@@ -265,10 +289,25 @@ class Reader:
             return []
 
 
-def judge(reader: ObjectReader, ref: ObjectRef, *, now: float, grace: float) -> health.Health:
+def by_collection(refs: Iterable[ObjectRef]) -> dict[Key, list[ObjectRef]]:
+    grouped: dict[Key, list[ObjectRef]] = {}
+    for ref in refs:
+        grouped.setdefault(key_of(ref), []).append(ref)
+    return grouped
+
+
+def judge(
+    reader: ObjectReader,
+    ref: ObjectRef,
+    *,
+    now: float,
+    grace: float,
+    seen: Seen | None = None,
+) -> health.Health:
     """One object's health: its own rules, and for a workload not Current yet, its pods
-    stalled past ``grace`` (CrashLoopBackOff, image pull errors)."""
-    obj, problem = reader.get(ref)
+    stalled past ``grace`` (CrashLoopBackOff, image pull errors). ``seen``: the object as
+    already read, else it is read through ``reader``."""
+    obj, problem = reader.get(ref) if seen is None else seen
     if obj is None:
         if problem is not None and problem.startswith("not listed yet"):
             return health.waiting(problem)
@@ -294,7 +333,8 @@ def readiness(
     follow while waiting (``Verdict.watching``)."""
     refs = list(refs)
     now = wall()
-    verdicts = {ref: judge(reader, ref, now=now, grace=grace) for ref in refs}
+    seen = reader.get_many(refs)
+    verdicts = {ref: judge(reader, ref, now=now, grace=grace, seen=seen[ref]) for ref in refs}
     broken = [f"{ref}: {v.reason}" for ref, v in verdicts.items() if v.failed]
     if broken:
         return Verdict.broken(f"{len(broken)} of {len(refs)} objects failed", *broken)
@@ -352,6 +392,18 @@ class Observer:
         if seen is None:
             return self.direct.get(ref)
         return seen.get(ref.name), self.store.problems.get(key_of(ref))
+
+    def get_many(self, refs: Sequence[ObjectRef]) -> dict[ObjectRef, Seen]:
+        seen: dict[ObjectRef, Seen] = {}
+        uncached: list[ObjectRef] = []
+        for key, members in by_collection(refs).items():
+            cached = self._cached(key)
+            if cached is None:
+                uncached.extend(members)
+                continue
+            problem = self.store.problems.get(key)
+            seen.update({ref: (cached.get(ref.name), problem) for ref in members})
+        return {**seen, **self.direct.get_many(uncached)}
 
     def pods(self, namespace: str | None) -> list[Obj]:
         seen = self._cached(("v1", "Pod", namespace))
@@ -469,6 +521,9 @@ class _StoreView:
         if not self.store.listed(key):
             return None, f"not listed yet{f' ({problem})' if problem else ''}"
         return self.store.objects[key].get(ref.name), problem
+
+    def get_many(self, refs: Sequence[ObjectRef]) -> dict[ObjectRef, Seen]:
+        return {ref: self.get(ref) for ref in refs}
 
     def pods(self, namespace: str | None) -> list[Obj]:
         key: Key = ("v1", "Pod", namespace)

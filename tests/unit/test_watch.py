@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -225,6 +225,9 @@ class Objects:
     def get(self, ref: ObjectRef) -> tuple[dict[str, Any] | None, str | None]:
         self.reads.append(ref.name)
         return self.objects.get((ref.kind, ref.name)), None
+
+    def get_many(self, refs: Sequence[ObjectRef]) -> dict[ObjectRef, tuple[Any, str | None]]:
+        return {ref: self.get(ref) for ref in refs}
 
     def pods(self, namespace: str | None) -> list[dict[str, Any]]:
         return self.pod_list
