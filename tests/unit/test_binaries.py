@@ -74,3 +74,26 @@ def test_the_default_versions_are_the_ones_the_toolchain_builds() -> None:
     assert re.search(rf"k8s.io/kubernetes {re.escape(cfg.kubernetes_version)}\b", kube_mod)
     assert re.search(rf"go.etcd.io/etcd/server/v3 {re.escape(cfg.etcd_version)}\b", etcd_mod)
     assert f"KWOK_VERSION:-{cfg.kwok_version}" in build
+
+
+def test_a_version_is_asked_once_per_binary_file_and_again_when_it_is_rebuilt(
+    tmp_path: Path,
+) -> None:
+    cfg = fake_tree(tmp_path / "bin")
+    apiserver = binaries.locate(cfg).kube_apiserver
+    asked = tmp_path / "asked"
+    apiserver.write_text(f"#!/bin/sh\necho x >> {asked}\necho 'Kubernetes v1.36.1'\n")
+    binaries.verify(cfg, runner.LocalRunner())
+    binaries.verify(cfg, runner.LocalRunner())
+    assert asked.read_text().count("x") == 1
+
+    apiserver.write_text(f"#!/bin/sh\necho x >> {asked}\necho 'Kubernetes v1.31.0'\n")
+    with pytest.raises(InputError, match=r"it says: Kubernetes v1\.31\.0"):
+        binaries.verify(cfg, runner.LocalRunner())
+    assert asked.read_text().count("x") == 2
+
+
+def test_a_broken_record_of_versions_is_asked_again(tmp_path: Path) -> None:
+    cfg = fake_tree(tmp_path / "bin")
+    (tmp_path / "bin" / binaries.VERSIONS_SEEN).write_text("[not json")
+    assert binaries.verify(cfg, runner.LocalRunner()).etcd.is_file()
