@@ -42,6 +42,7 @@ BEHAVIOURS = (
     "autosync_failed",
     "comparison_error",
     "comparison_error_forever",
+    "missing_path",
     "stale_health",
     "stale_degraded",
 )
@@ -154,6 +155,17 @@ def _first_write(kube: Kube, kind: str, pause: threading.Event, until: float) ->
     kube.delete(argo.API_VERSION, kind, "sim-warm-up", "default")
 
 
+def missing_path_message(path: str) -> str:
+    """The ComparisonError Argo CD v3.2 writes when an app's source path is not in its
+    repository at the revision: the application controller's "Failed to load target state"
+    around the repo-server's "<path>: app path does not exist" (util/app/path), as a real
+    Argo CD wrote it in tests/integration/test_real_argocd.py."""
+    return (
+        "Failed to load target state: failed to generate manifest for source 1 of 1: "
+        f"rpc error: code = Unknown desc = {path}: app path does not exist"
+    )
+
+
 @dataclass
 class Script:
     """How one child behaves. Times are seconds after its creation (``ready_at``: after the
@@ -181,7 +193,8 @@ class Scenario:
     revision: str = "main"
     root_behaviour: str = "healthy"
     """comparison_error: the root's first comparison fails (a repo-server not up yet) until a
-    hard refresh; comparison_error_forever: every comparison fails."""
+    hard refresh; comparison_error_forever: every comparison fails; missing_path: every
+    comparison fails because the root's path is not in the repository at its revision."""
 
 
 @dataclass
@@ -426,14 +439,16 @@ class ArgoSim:
             self._sync_root()
         elif value is not None or not self.root_refused:
             self.root_refused = True
-            self._root_comparison_error()
+            self._root_comparison_error(obj)
 
-    def _root_comparison_error(self) -> None:
+    def _root_comparison_error(self, root: Obj) -> None:
         message = (
             "Failed to load target state: failed to generate manifest for source 1 of 1: "
             "rpc error: code = Unavailable desc = connection error: dial tcp 127.0.0.1:8081: "
             "connect: connection refused"
         )
+        if self.scenario.root_behaviour == "missing_path":
+            message = missing_path_message(root["spec"]["source"]["path"])
         status = {
             "sync": {"status": "Unknown"},
             "health": {"status": "Healthy"},
@@ -600,15 +615,16 @@ class ArgoSim:
     # -- a child's life -----------------------------------------------------------------
     def _begin(self, child: _Child) -> None:
         script = child.script
-        if script.behaviour.startswith("comparison_error"):
+        if script.behaviour.startswith("comparison_error") or script.behaviour == "missing_path":
             child.sync, child.health = "Unknown", "Healthy"
+            message = (
+                missing_path_message(self._source(script.name)["path"])
+                if script.behaviour == "missing_path"
+                else "Manifest generation error (cached): rpc error: "
+                "failed to list refs: repository not found"
+            )
             child.conditions = [
-                {
-                    "type": "ComparisonError",
-                    "lastTransitionTime": stamp(),
-                    "message": "Manifest generation error (cached): rpc error: "
-                    "failed to list refs: repository not found",
-                }
+                {"type": "ComparisonError", "lastTransitionTime": stamp(), "message": message}
             ]
             self._write(child)
             return

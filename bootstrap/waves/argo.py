@@ -7,6 +7,7 @@ Pure: dicts in, verdicts out (contracts §1.3–1.5). The walk in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -45,9 +46,11 @@ class AppVerdict:
     why: str
     remedy: Remedy | None = None
     details: tuple[str, ...] = ()
+    """For a failure: each unhealthy resource or hook and its message."""
     at_once: bool = False
     """The first remedy need not wait for ``refresh_after``: Argo CD cannot know without it."""
-    """For a failure: each unhealthy resource or hook and its message."""
+    hint: str = ""
+    """For a failure whose fix is known: what to do (the gate's hint)."""
 
 
 @dataclass(frozen=True)
@@ -154,7 +157,16 @@ def verdict(
     if app is None:
         return AppVerdict("waiting", "not created yet")
     seen = Seen(now, grace, changed_at, since, refreshes, syncs, limits, revisions or {})
-    rules = (_ours_pending, _stale, _behind, _operation, _conditions, _degraded, _sync_and_health)
+    rules = (
+        _ours_pending,
+        _stale,
+        _behind,
+        _missing_path,
+        _operation,
+        _conditions,
+        _degraded,
+        _sync_and_health,
+    )
     for rule in rules:
         found = rule(app, seen)
         if found is not None:
@@ -177,7 +189,7 @@ def root_verdict(
     manifest error), failed once ``limits.max_refreshes`` did not clear it. None: nothing to do
     for the root (its sync and children are judged elsewhere)."""
     seen = Seen(now, 0.0, changed_at, None, refreshes, 0, limits, revisions or {})
-    for rule in (_ours_pending, _stale, _behind, _conditions):
+    for rule in (_ours_pending, _stale, _behind, _missing_path, _conditions):
         found = rule(root, seen)
         if found is not None:
             return found if found.remedy is not None or found.outcome == "failed" else None
@@ -267,12 +279,87 @@ def permanent_cause(app: Obj) -> str | None:
 
 
 def known_broken(app: Obj) -> str | None:
-    """Why ``app`` will fail whatever the walk waits for, if that is known already: a
-    ComparisonError or InvalidSpecError (Argo CD cannot render it), or a permanent cause."""
+    """Why ``app`` will fail whatever the walk waits for, if that is known already: a source
+    path its repository lacks, a ComparisonError or InvalidSpecError (Argo CD cannot render
+    it), or a permanent cause."""
+    missing = missing_path(app)
+    if missing is not None:
+        return missing.why
     for condition in (app.get("status") or {}).get("conditions") or []:
         if condition.get("type") in NEEDS_REFRESH:
             return f"{condition['type']}: {condition.get('message', '')}".rstrip(": ")
     return permanent_cause(app)
+
+
+_NO_PATH = re.compile(r"(\S+): app path (does not exist|is not a directory)")
+"""The repo-server's words (util/app/path: ``<path>: app path does not exist``), quoted in
+the ComparisonError as "Failed to load target state: ... desc = <path>: app path ..."."""
+
+
+@dataclass(frozen=True)
+class MissingPath:
+    """The source path Argo CD did not find in its repository at the revision."""
+
+    path: str
+    repo: str
+    revision: str
+    problem: str  # "does not exist" | "is not a directory"
+    condition: str  # Argo CD's condition, verbatim
+
+    @property
+    def why(self) -> str:
+        return f"source path {self.path} {self.problem} in {self.repo} at revision {self.revision}"
+
+    def listing(self) -> str:
+        """The command that lists what is there instead, in a clone of the repository."""
+        parent = self.path.rstrip("/").rpartition("/")[0]
+        where = f" -- {parent}/" if parent else ""
+        return f"git ls-tree -d --name-only {self.revision}{where}"
+
+
+def missing_path(app: Obj) -> MissingPath | None:
+    """Argo CD's word that the app's source path is not a directory of its repository at its
+    target revision, read from a ComparisonError; None when no condition says so. Permanent for
+    that revision: only a commit that adds the path, or a profile or spec that names another,
+    helps."""
+    for condition in (app.get("status") or {}).get("conditions") or []:
+        message = str(condition.get("message") or "")
+        found = _NO_PATH.search(message) if condition.get("type") == "ComparisonError" else None
+        if found is None:
+            continue
+        spec = app.get("spec") or {}
+        sources = [spec["source"]] if spec.get("source") else list(spec.get("sources") or [])
+        named = found.group(1)
+        source = next(
+            (s for s in sources if str(s.get("path") or "").strip("./") == named.strip("./")),
+            sources[0] if len(sources) == 1 else {},
+        )
+        return MissingPath(
+            path=str(source.get("path") or named),
+            repo=str(source.get("repoURL") or "its repository"),
+            revision=str(source.get("targetRevision") or "HEAD"),
+            problem=found.group(2),
+            condition=f"ComparisonError: {message}",
+        )
+    return None
+
+
+def _missing_path(app: Obj, seen: Seen) -> AppVerdict | None:
+    """A source path the repository lacks fails at once after one hard refresh (so the
+    verdict is about the revision as it is now, not a cached one); waiting cannot help."""
+    missing = missing_path(app)
+    if missing is None:
+        return None
+    if seen.refreshes == 0 and seen.limits.max_refreshes > 0:
+        why = f"{missing.why}; re-checking with a hard refresh before failing"
+        return AppVerdict("waiting", why, remedy="refresh", at_once=True)
+    return AppVerdict(
+        "failed",
+        missing.why,
+        details=(f"Argo CD: {missing.condition}",),
+        hint=f"name a directory that is there (`{missing.listing()}` in a clone lists them), "
+        f"or commit and push {missing.path} at {missing.revision}",
+    )
 
 
 def _degraded(app: Obj, seen: Seen) -> AppVerdict | None:

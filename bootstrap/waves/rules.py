@@ -208,13 +208,24 @@ def failure(
         head = f"{len(names)} apps failed: {', '.join(names)}"
     if later:
         head += f"; {len(later)} in later waves would also fail"
-    return GateFailed(
-        GATE,
-        f"wave {wave}: {head}",
-        blocking=lines,
-        hint="fix the resources listed (their manifests in git, or the cluster); "
-        "waiting longer will not help",
+    return GateFailed(GATE, f"wave {wave}: {head}", blocking=lines, hint=_hint(failed))
+
+
+def _hint(failed: Mapping[str, argo.AppVerdict]) -> str:
+    """What to do: each failed app's own hint (a source path its repository lacks), and the
+    general one when some failure has none."""
+    general = (
+        "fix the resources listed (their manifests in git, or the cluster); "
+        "waiting longer will not help"
     )
+    known = [
+        f"{name}: in its spec.source.path (in the root app's repository), {verdict.hint}"
+        for name, verdict in sorted(failed.items())
+        if verdict.hint
+    ]
+    if len(known) < len(failed):
+        known.append(general)
+    return "; ".join(known)
 
 
 def root_failure(name: str, verdict: argo.AppVerdict, root: Obj) -> GateFailed:
@@ -224,12 +235,23 @@ def root_failure(name: str, verdict: argo.AppVerdict, root: Obj) -> GateFailed:
         for key in ("repoURL", "path", "chart", "targetRevision")
         if source.get(key)
     )
+    hint = (
+        "Argo CD cannot render the root app: check root_app.repo_url, path and "
+        "target_revision, and the repo-server's log"
+    )
+    if verdict.hint:  # its path is not in the repository at that revision
+        hint = (
+            "check root_app.path (relative to the repository's top) and "
+            f"root_app.target_revision: {verdict.hint}"
+        )
     return GateFailed(
         GATE,
         f"root Application {name}: {verdict.why}",
-        blocking=[f"root Application {name} renders {where or 'its spec.source'}"],
-        hint="Argo CD cannot render the root app: check root_app.repo_url, path and "
-        "target_revision, and the repo-server's log",
+        blocking=[
+            f"root Application {name} renders {where or 'its spec.source'}",
+            *verdict.details,
+        ],
+        hint=hint,
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -128,5 +129,98 @@ def test_a_broken_overlay_fails_naming_the_app_and_argo_cds_message(tmp_path: Pa
         assert [s["name"] for s in failed] == ["sync_waves"]
         assert "web" in failed[0]["why"]
         assert "missing-patch.yaml" in failed[0]["why"]
+    finally:
+        cluster.down()
+
+
+def git_repository(directory: Path, files: dict[str, str]) -> Path:
+    """A plain git repository with ``files`` in one commit: a remote clusterboot does not
+    publish (read by Argo CD through file://), so nothing can be checked before the run."""
+    directory.mkdir()
+    for name, text in files.items():
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
+        (directory / name).write_text(text)
+    author = ["-c", "user.name=test", "-c", "user.email=test@localhost"]
+    for argv in (["init", "-q", "-b", "main"], ["add", "-A"], [*author, "commit", "-qm", "one"]):
+        subprocess.run(["git", "-C", str(directory), *argv], check=True)
+    return directory
+
+
+def refreshed(err: str) -> list[str]:
+    """The apps the walk hard-refreshed, from its JSON log lines."""
+    events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    return [e["app"] for e in events if e.get("event") == "app.refresh"]
+
+
+CHILD_WITHOUT_PATH = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: web, namespace: argocd, annotations: {argocd.argoproj.io/sync-wave: "3"}}
+spec:
+  project: default
+  source: {repoURL: "THE_REPO", targetRevision: main, path: apps/wbe}
+  destination: {server: https://kubernetes.default.svc, namespace: web}
+  syncPolicy: {automated: {prune: true, selfHeal: true}}
+"""
+
+
+@needs_argocd
+def test_a_path_missing_from_the_repository_fails_at_once_naming_it_for_the_root_and_a_child(
+    tmp_path: Path,
+) -> None:
+    """Argo CD's repo-server says "<path>: app path does not exist"; the walk hard-refreshes
+    once (so it judges the revision as it is now) and fails, long before its deadline."""
+    remote = tmp_path / "remote"
+    url = f"file://{remote}"
+    git_repository(
+        remote,
+        {
+            "clusters/local/web.yaml": CHILD_WITHOUT_PATH.replace("THE_REPO", url),
+            "apps/web/configmap.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\n",
+        },
+    )
+    cluster = write_profile(
+        tmp_path,
+        "nopath",
+        components={
+            "argocd": {"enabled": True, "mode": "processes", "version": ARGOCD_VERSION},
+            "metallb": {"enabled": False},
+            "sealed_secrets": {"enabled": False},
+        },
+        root_app={
+            "name": "root",
+            "repo_url": url,
+            "target_revision": "main",
+            "path": "clusters/lcoal",
+        },
+        waves={"deadline_seconds": 300},
+    )
+    try:
+        code, out, err = cluster.up()
+        assert code == 1, (out + err)[-4000:]
+        stage = next(s for s in report(cluster)["stages"] if s["name"] == "sync_waves")  # type: ignore[union-attr]
+        why = stage["why"]
+        assert why.startswith(
+            f"root Application root: source path clusters/lcoal does not exist in {url} "
+            "at revision main"
+        ), why
+        assert "Argo CD: ComparisonError: Failed to load target state: " in why
+        assert "clusters/lcoal: app path does not exist" in why
+        assert "hint: check root_app.path" in why
+        assert "`git ls-tree -d --name-only main -- clusters/`" in why
+        assert stage["seconds"] < 60, stage
+        assert refreshed(err) == ["root"]  # once, at once: not three paced ones
+
+        code, out, err = cluster.up("root_app.path=clusters/local")
+        assert code == 1, (out + err)[-4000:]
+        stage = next(s for s in report(cluster)["stages"] if s["name"] == "sync_waves")  # type: ignore[union-attr]
+        why = stage["why"]
+        assert why.startswith(
+            f"wave 3: web failed: source path apps/wbe does not exist in {url} at revision main"
+        ), why
+        assert "hint: web: in its spec.source.path" in why
+        assert "`git ls-tree -d --name-only main -- apps/`" in why
+        assert stage["seconds"] < 60, stage
+        assert refreshed(err).count("web") == 1
     finally:
         cluster.down()

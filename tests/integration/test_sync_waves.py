@@ -498,3 +498,61 @@ def test_a_root_app_that_cannot_be_rendered_fails_with_argo_cds_message(bed: Bed
     assert f"root Application {bed.root}: ComparisonError: Failed to load target state" in why
     assert "connection refused (still, after 2 hard refreshes)" in why
     assert sim.records.refreshes == {bed.root: [("hard", rules.NUDGE_MANAGER)] * 2}
+
+
+def test_a_root_app_whose_path_the_repository_lacks_fails_after_one_hard_refresh(
+    bed: Bed,
+) -> None:
+    """Argo CD's "<path>: app path does not exist" is permanent for the revision: one hard
+    refresh at once (so the verdict is about the revision as it is now), then the failure
+    naming the path, the repository and the revision; not three refreshes paced 30 s apart,
+    not the deadline."""
+    scenario = bed.scenario([Script("namespaces", wave=-1)], root_behaviour="missing_path")
+    with ArgoSim(bed.api, scenario) as sim:
+        run = bed.up(sim, refresh_after_seconds=30)
+    assert run.code == 1, run.err[-2000:]
+    why = run.stage("sync_waves")["why"]
+    assert why.startswith(
+        f"root Application {bed.root}: source path clusters/local does not exist in "
+        f"{REPO_URL} at revision main\n"
+    ), why
+    assert "desc = clusters/local: app path does not exist" in why  # Argo CD's own words
+    assert "hint: check root_app.path (relative to the repository's top) and " in why
+    assert "`git ls-tree -d --name-only main -- clusters/`" in why
+    assert sim.records.refreshes == {bed.root: [("hard", rules.NUDGE_MANAGER)]}
+    assert run.seconds < 20  # the deadline is 60 s
+    assert run.waves_entered() == []
+
+
+def test_a_child_whose_path_the_repository_lacks_fails_its_wave_and_later_ones_are_named(
+    bed: Bed,
+) -> None:
+    scripts = [
+        Script("namespaces", wave=-1, ready_after=0.1),
+        Script("web", wave=3, behaviour="missing_path"),
+        Script("shop", wave=30, behaviour="missing_path"),
+    ]
+    with ArgoSim(bed.api, bed.scenario(scripts)) as sim:
+        run = bed.up(sim, refresh_after_seconds=30)
+    assert run.code == 1, run.err[-2000:]
+    why = run.stage("sync_waves")["why"]
+    assert why.startswith(
+        f"wave 3: web failed: source path apps/web does not exist in {REPO_URL} at revision "
+        "main; 1 in later waves would also fail"
+    ), why
+    assert "Argo CD: ComparisonError: Failed to load target state" in why
+    assert (
+        f"would also fail: shop (wave 30): source path apps/shop does not exist in {REPO_URL}"
+        in why
+    )
+    assert (
+        "hint: web: in its spec.source.path (in the root app's repository), name a directory "
+        "that is there (`git ls-tree -d --name-only main -- apps/` in a clone lists them), "
+        "or commit and push apps/web at main" in why
+    )
+    assert "waiting longer will not help" not in why
+    assert sim.records.refreshes == {"web": [("hard", rules.NUDGE_MANAGER)]}
+    assert run.waves_entered() == [-1, 3]
+    assert run.seconds < 20
+    assert run.report_waves()[3] == {"web": ("Unknown", "Healthy")}
+    only_clusterboot_asked(sim.records)

@@ -93,6 +93,11 @@ HOOK = {
     "message": "job has not completed",
 }
 COMPARISON = {"type": "ComparisonError", "message": "Manifest generation error (cached): boom"}
+NO_PATH = {  # as Argo CD v3.2 writes it (tests/integration/test_real_argocd.py)
+    "type": "ComparisonError",
+    "message": "Failed to load target state: failed to generate manifest for source 1 of 1: "
+    "rpc error: code = Unknown desc = apps/a: app path does not exist",
+}
 SYNC_ERROR = {"type": "SyncError", "message": "Failed sync attempt to main: invalid Job"}
 
 # id, app, keyword facts, outcome, remedy, text the reason contains
@@ -291,6 +296,31 @@ ROWS: list[tuple[str, Obj | None, dict[str, Any], str, str | None, str]] = [
         "failed",
         None,
         "(cached): boom (still, after 3 hard refreshes)",
+    ),
+    (
+        "a source path the repository lacks is hard-refreshed once at once",
+        app(sync="Unknown", phase=None, conditions=(NO_PATH,)),
+        {},
+        "waiting",
+        "refresh",
+        "source path apps/a does not exist in https://git.example/p.git at revision main; "
+        "re-checking with a hard refresh before failing",
+    ),
+    (
+        "a source path still missing after that refresh fails, naming path, repo and revision",
+        app(sync="Unknown", phase=None, conditions=(NO_PATH,)),
+        {"refreshes": 1},
+        "failed",
+        None,
+        "source path apps/a does not exist in https://git.example/p.git at revision main",
+    ),
+    (
+        "a source path missing fails before a failed operation asks for a sync",
+        app(sync="Unknown", phase="Failed", conditions=(NO_PATH,)),
+        {"refreshes": 1},
+        "failed",
+        None,
+        "source path apps/a does not exist",
     ),
     (
         "another error condition is waited on",
@@ -688,6 +718,80 @@ def test_the_root_is_refreshed_only_for_what_a_hard_refresh_clears(
     found = argo.root_verdict(root, changed_at=changed_at, now=T0 + 30, refreshes=refreshes)
     judged = (found.outcome, found.remedy) if found else (None, None)
     assert judged == (outcome, remedy)
+
+
+def test_a_missing_path_fails_after_one_refresh_and_at_once_when_refreshes_are_off() -> None:
+    missing = app(sync="Unknown", phase=None, conditions=(NO_PATH,))
+    first = argo.verdict(missing, changed_at=None, now=T0 + 30, grace=GRACE)
+    assert (first.outcome, first.remedy, first.at_once) == ("waiting", "refresh", True)
+    off = argo.Limits(max_refreshes=0)
+    never = argo.verdict(missing, changed_at=None, now=T0 + 30, grace=GRACE, limits=off)
+    assert never.outcome == "failed"
+    assert never.details == (f"Argo CD: ComparisonError: {NO_PATH['message']}",)
+    assert never.hint == (
+        "name a directory that is there (`git ls-tree -d --name-only main -- apps/` in a clone "
+        "lists them), or commit and push apps/a at main"
+    )
+    assert argo.known_broken(missing) == (
+        "source path apps/a does not exist in https://git.example/p.git at revision main"
+    )
+
+
+def test_a_missing_path_of_a_multi_source_app_names_the_source_that_lacks_it() -> None:
+    missing = app(sync="Unknown", phase=None, conditions=(NO_PATH,))
+    missing["spec"] = {
+        "sources": [
+            {"repoURL": "https://charts.example/", "chart": "redis", "targetRevision": "1.0"},
+            {"repoURL": "https://git.example/values.git", "path": "apps/a", "targetRevision": "v2"},
+        ]
+    }
+    found = argo.missing_path(missing)
+    assert found is not None
+    assert (
+        found.why
+        == "source path apps/a does not exist in https://git.example/values.git at revision v2"
+    )
+    assert argo.missing_path(app(conditions=(COMPARISON,))) is None
+    assert argo.missing_path(app()) is None
+
+
+def test_a_root_whose_path_is_missing_fails_at_once_after_one_refresh_with_the_key_to_fix() -> None:
+    root = app(sync="Unknown", phase=None, conditions=(NO_PATH,))
+    first = argo.root_verdict(root, changed_at=None, now=T0 + 30, refreshes=0)
+    assert first is not None
+    assert (first.outcome, first.remedy, first.at_once) == ("waiting", "refresh", True)
+    verdict = argo.root_verdict(root, changed_at=T0 + 20, now=T0 + 30, refreshes=1)
+    assert verdict is not None
+    assert verdict.outcome == "failed"
+    failed = rules.root_failure("root", verdict, root)
+    assert failed.why == (
+        "root Application root: source path apps/a does not exist in "
+        "https://git.example/p.git at revision main"
+    )
+    assert failed.blocking[1] == f"Argo CD: ComparisonError: {NO_PATH['message']}"
+    assert failed.hint.startswith("check root_app.path (relative to the repository's top) and ")
+    assert "`git ls-tree -d --name-only main -- apps/`" in failed.hint
+
+
+def test_a_child_whose_path_is_missing_gets_its_own_hint_beside_the_general_one() -> None:
+    missing = argo.verdict(
+        app(sync="Unknown", phase=None, conditions=(NO_PATH,)),
+        changed_at=None,
+        now=T0 + 30,
+        grace=GRACE,
+        refreshes=1,
+    )
+    degraded = argo.AppVerdict("failed", "Degraded for 120s: Deployment shop/payment")
+    alone = rules.failure(3, {"web": missing}, {"web": 3})
+    assert alone.why == (
+        "wave 3: web failed: source path apps/a does not exist in https://git.example/p.git "
+        "at revision main"
+    )
+    assert alone.hint.startswith("web: in its spec.source.path (in the root app's repository), ")
+    assert "waiting longer" not in alone.hint
+    both = rules.failure(3, {"web": missing, "shop": degraded}, {"web": 3, "shop": 3})
+    assert both.hint.startswith("web: in its spec.source.path")
+    assert both.hint.endswith("waiting longer will not help")
 
 
 def test_a_root_that_stays_unrenderable_names_its_source() -> None:
