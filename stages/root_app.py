@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bootstrap.components import sandbox
+from bootstrap.components.sandbox import paths
 from bootstrap.errors import InputError, TemporaryError
 from bootstrap.profile import schema
 from bootstrap.profile.schema import Profile
@@ -96,12 +97,18 @@ class RootApp(Stage):
         return None if enabled else "not enabled in the profile (root_app.enabled)"
 
     def preflight(self, ctx: Context) -> None:
-        creds = ctx.profile.root_app.credentials if ctx.profile.root_app else None
+        """Credentials come in pairs; a sandbox's root path and its children's paths exist
+        (a remote repository cannot be looked at before the run: the walk names a missing
+        path there)."""
+        root = ctx.profile.root_app
+        assert root is not None
+        creds = root.credentials
         if creds is not None and (creds.username is None) != (creds.password is None):
             raise InputError(
                 "root_app.credentials needs both username and password, or neither",
                 hint="for SSH give ssh_private_key alone",
             )
+        paths.check(root.repo_url, root.path)
 
     def desired(self, profile: Profile, state_dir: Path) -> list[Obj]:
         assert profile.root_app is not None
