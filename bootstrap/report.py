@@ -39,6 +39,9 @@ class StageResult:
     started: str | None = None
     finished: str | None = None
     seconds: float = 0.0
+    waited_seconds: float = 0.0
+    """Of ``seconds``, the time spent waiting on the cluster (gates, retries, watch events);
+    the rest is clusterboot's own work and the API's answers to it."""
     attempts: int = 0
     changes: list[str] = field(default_factory=list)
     why: str = ""

@@ -5,9 +5,10 @@ Watch-based waits (``bootstrap.kube.watch``) use the same ``Clock`` so tests can
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -49,6 +50,30 @@ class Clock(Protocol):
     def sleep(self, seconds: float) -> None: ...
 
 
+_waiting = threading.local()
+
+
+def waited() -> float:
+    """Seconds this thread has spent waiting on the cluster so far: pauses between looks, sleeps
+    before retries, waits for a watch event. The rest of a stage's time is clusterboot's own
+    work and the API's answers (the overhead figures in reports and bench/overhead.py)."""
+    return float(getattr(_waiting, "seconds", 0.0))
+
+
+@contextlib.contextmanager
+def waiting() -> Iterator[None]:
+    """Count the time inside as waiting (the outermost of nested waits only)."""
+    depth = getattr(_waiting, "depth", 0)
+    _waiting.depth = depth + 1
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        _waiting.depth = depth
+        if depth == 0:
+            _waiting.seconds = waited() + time.monotonic() - start
+
+
 class RealClock:
     """Monotonic time; ``sleep`` wakes early when ``cancel`` is set (Ctrl-C, shutdown)."""
 
@@ -59,7 +84,9 @@ class RealClock:
         return time.monotonic()
 
     def sleep(self, seconds: float) -> None:
-        if self.cancel.wait(max(0.0, seconds)):
+        with waiting():
+            cancelled = self.cancel.wait(max(0.0, seconds))
+        if cancelled:
             raise Interrupted("interrupted while waiting", hint="run `invoke up` again to continue")
 
 
@@ -118,5 +145,6 @@ def until(
         if pause is None:
             clock.sleep(seconds)
         else:
-            pause(verdict, seconds)
+            with waiting():
+                pause(verdict, seconds)
         interval_now = min(max_interval, interval_now * 1.5)

@@ -148,7 +148,7 @@ class Engine:
         stage = self.stages[name]
         result = run_report.stage(name)
         result.started = report.now_iso()
-        start = self.ctx.clock.now()
+        start, waited = self.ctx.clock.now(), wait.waited()
         bound = log.bind(stage=name)
         try:
             reason = stage.skip_reason(self.ctx.profile)
@@ -177,6 +177,7 @@ class Engine:
         finally:
             result.finished = report.now_iso()
             result.seconds = round(self.ctx.clock.now() - start, 3)
+            result.waited_seconds = round(min(result.seconds, wait.waited() - waited), 3)
             bound.info("stage.done", status=result.status, seconds=result.seconds, why=result.why)
 
     def _converge(self, stage: Stage, result: report.StageResult) -> Verdict:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bootstrap import health
+from bootstrap import health, wait
 from bootstrap.errors import ClusterbootError, GateFailed, GateTimeout, Interrupted, TemporaryError
 from bootstrap.kube.client import Cancel, Expired, Kube, ObjectRef
 from bootstrap.wait import Clock, Verdict
@@ -497,7 +497,8 @@ def await_objects(
             if done:
                 return
             _decide(what, verdicts, deadline, done=clock.now() >= until)
-            store.signal.wait(seen, min(0.5, max(0.01, until - clock.now())))
+            with wait.waiting():
+                store.signal.wait(seen, min(0.5, max(0.01, until - clock.now())))
     finally:
         cancel.set()
         with judged:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from bootstrap import wait
 from bootstrap.errors import Interrupted, TemporaryError
 from bootstrap.kube.client import Kube
 from bootstrap.report import WaveResult, now_iso
@@ -77,7 +78,8 @@ class Walk:
                 cancel = getattr(self.clock, "cancel", None)
                 if cancel is not None and cancel.is_set():
                     raise Interrupted("interrupted while walking the sync waves")
-                self.signal.wait(seen.version, TICK)
+                with wait.waiting():
+                    self.signal.wait(seen.version, TICK)
         finally:
             for feed in (self.feed, self.sets):
                 if feed is not None:

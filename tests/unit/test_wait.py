@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from bootstrap import wait
@@ -54,3 +56,33 @@ def test_a_broken_verdict_fails_at_once_instead_of_waiting_out_the_deadline() ->
         )
     assert not isinstance(err.value, GateTimeout)
     assert clock.now() == 0
+
+
+def test_time_inside_nested_waits_is_counted_once_and_only_on_its_own_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ticks = iter([10.0, 11.0, 14.0])  # outer start, inner start, outer end
+    monkeypatch.setattr(wait.time, "monotonic", lambda: next(ticks))
+    before = wait.waited()
+    with wait.waiting(), wait.waiting():
+        pass
+    assert wait.waited() - before == 4.0
+
+    other: list[float] = []
+    thread = threading.Thread(target=lambda: other.append(wait.waited()))
+    thread.start()
+    thread.join()
+    assert other == [0.0]
+
+
+def test_pauses_between_looks_count_as_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [0.0]
+    monkeypatch.setattr(wait.time, "monotonic", lambda: now[0])
+    looks = iter([Verdict.waiting("not yet"), Verdict.waiting("not yet"), Verdict.passed("ok")])
+
+    def pause(verdict: Verdict, seconds: float) -> None:
+        now[0] += 2.5  # the look itself takes no time here
+
+    before = wait.waited()
+    wait.until(lambda: next(looks), what="x", deadline=60, clock=wait.FakeClock(), pause=pause)
+    assert wait.waited() - before == 5.0
