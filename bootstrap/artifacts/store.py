@@ -201,10 +201,18 @@ class Store:
             artifact = self.resolve(artifact)
             cached = self.cache_dir / "sha256" / artifact.sha256
         if cached.is_file():
-            if sha256_of(cached) == artifact.sha256:
+            actual, size = sha256_of(cached), cached.stat().st_size
+            if actual == artifact.sha256:
                 log.debug("artifact.cached", component=artifact.component, file=str(cached))
                 return cached
-            cached.unlink()  # damaged: fetch it again
+            cached.unlink()  # damaged (cut short, changed): never trusted, fetched again
+            log.warning(
+                "artifact.cache_damaged",
+                component=artifact.component,
+                file=str(cached),
+                bytes=size,
+                why=f"sha256 {actual}, not the pinned one: fetching it again",
+            )
         return retry.call(
             DOWNLOAD,
             lambda: self._fetch(artifact, cached),
@@ -298,7 +306,7 @@ class Store:
                 hint="fill the directory with `invoke bundle --profile P --out DIR` on a machine "
                 "with network access, then copy it here",
             )
-        _verify(found, artifact, where=str(found))
+        _verify(found, artifact, where=str(found), origin="bundle")
         return found
 
     def _fetch(self, artifact: Artifact, target: Path) -> Path:
@@ -308,8 +316,9 @@ class Store:
         try:
             with os.fdopen(fd, "wb") as out:
                 actual = self._copy_into(artifact.url, out)
+                size = out.tell()
             if actual != artifact.sha256:
-                raise _mismatch(artifact, actual, where=artifact.url)
+                raise _mismatch(artifact, actual, where=artifact.url, size=size)
             partial.replace(target)
         finally:
             partial.unlink(missing_ok=True)
@@ -368,19 +377,42 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _verify(path: Path, artifact: Artifact, *, where: str) -> None:
+def _verify(path: Path, artifact: Artifact, *, where: str, origin: str = "download") -> None:
     actual = sha256_of(path)
     if actual != artifact.sha256:
-        raise _mismatch(artifact, actual, where=where)
+        raise _mismatch(artifact, actual, where=where, size=path.stat().st_size, origin=origin)
 
 
-def _mismatch(artifact: Artifact, actual: str, *, where: str) -> ChecksumMismatch:
+def _mismatch(
+    artifact: Artifact,
+    actual: str,
+    *,
+    where: str,
+    size: int | None = None,
+    origin: str = "download",
+) -> ChecksumMismatch:
+    """Which artifact, from where, the sums (and how many bytes came), and what to do: for a
+    bundle's copy, copy or bundle it again; for a download, nothing was kept, so run again,
+    and change the pin only for a file that is trusted."""
     field = "chart" if artifact.chart is not None else "source"
+    pin = f"components.{artifact.component}.{field}.sha256"
+    got = f"{actual} ({size:,} bytes)" if size is not None else actual
+    if origin == "bundle":
+        hint = (
+            "the bundle's copy is damaged (cut short when copied?) or not the pinned file, and "
+            "nothing was applied from it: copy it again from the directory `invoke bundle` "
+            "filled, or run `invoke bundle --profile P --out DIR` again with network access"
+        )
+    else:
+        hint = (
+            "the file is not the one pinned, and nothing was kept or applied: if it was cut "
+            "short (a dropped connection, a proxy), run again; if it changed and the new file "
+            f"is trusted, update {pin}; otherwise find out who changed it"
+        )
     return ChecksumMismatch(
         f"checksum mismatch for {artifact.component} {artifact.version} from {where}: "
-        f"expected sha256 {artifact.sha256}, got {actual}",
-        hint="the file is not the one pinned: if the new file is trusted, update "
-        f"components.{artifact.component}.{field}.sha256; otherwise find out who changed it",
+        f"expected sha256 {artifact.sha256}, got {got}",
+        hint=hint,
     )
 
 
@@ -428,7 +460,7 @@ def bundle(profile: Profile, out_dir: Path, *, store: Store | None = None) -> li
         target = out_dir / artifact.bundle_name
         if source.resolve() != target.resolve():
             shutil.copyfile(source, target)
-        _verify(target, artifact, where=str(target))
+        _verify(target, artifact, where=str(target), origin="bundle")
         entries.append(
             IndexEntry(
                 artifact.component,
