@@ -51,7 +51,8 @@ class AsProcesses(platform_component.AsProcesses):
     group = "argocd"
 
     def preflight(self, ctx: Context) -> None:
-        processes.verify(self.bin_dir())
+        """The local build is there and its manifest parses whole."""
+        processes.install_objects(processes.verify(self.bin_dir()))
 
     def docs(self, ctx: Context) -> list[install.Doc]:
         objects = processes.install_objects(self.bin_dir())

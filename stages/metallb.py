@@ -48,8 +48,10 @@ class AsProcesses(platform_component.AsProcesses):
     group = processes.GROUP
 
     def preflight(self, ctx: Context) -> None:
-        """The local build, and an isolated namespace to run it in."""
+        """The local build (its manifest parses whole), and an isolated namespace to run it
+        in."""
         processes.verify(self.bin_dir())
+        install.manifest_file(self.bin_dir() / processes.MANIFEST, rebuild=processes.BUILD_HINT)
         isolated = ctx.profile.cluster.local.isolation == "netns"
         local = ctx.profile.cluster.provider == "local"
         if local and (not isolated or ctx.options.get("unisolated")):
@@ -66,7 +68,9 @@ class AsProcesses(platform_component.AsProcesses):
     def docs(self, ctx: Context) -> list[install.Doc]:
         """Upstream's manifest from the module, its webhooks pointed at the local process (or
         left out where the API server cannot call it)."""
-        upstream = install.manifest_file(self.bin_dir() / processes.MANIFEST)
+        upstream = install.manifest_file(
+            self.bin_dir() / processes.MANIFEST, rebuild=processes.BUILD_HINT
+        )
         if not self.webhooks(ctx):
             return processes.without_webhooks(upstream)
         return processes.local_objects(upstream, self.cluster_ca(ctx))

@@ -75,8 +75,13 @@ class FromManifest(Mode):
         self.controllers_run = not pods_simulated(profile)
 
     def preflight(self, ctx: Context) -> None:
+        """The pinned file is at hand and verified, and a manifest parses whole: a file that
+        does not is refused before anything is applied (a chart is rendered later, for the
+        cluster's version)."""
         artifact = artifacts.artifact_for(ctx.profile, self.stage.name)
-        artifacts.Store.for_profile(ctx.profile).path(artifact)
+        path = artifacts.Store.for_profile(ctx.profile).path(artifact)
+        if artifact.chart is None:
+            install.pinned_manifest(path, artifact)
 
     def manifest(self, ctx: Context, namespace: str) -> list[install.Doc]:
         return install.manifest(ctx, self.stage.name, namespace=namespace)

@@ -21,7 +21,7 @@ import yaml
 
 from bootstrap import artifacts, kube
 from bootstrap.artifacts import helm
-from bootstrap.errors import TemporaryError
+from bootstrap.errors import InputError, TemporaryError
 from bootstrap.kube import watch
 from bootstrap.kube.client import Kube, ObjectRef
 from bootstrap.processes.runner import Runner
@@ -79,7 +79,7 @@ def manifest(ctx: Context, component: str, *, namespace: str) -> list[Doc]:
     artifact = artifacts.artifact_for(ctx.profile, component)
     path = artifacts.Store.for_profile(ctx.profile).path(artifact)
     if artifact.chart is None:
-        return private_copy(_parsed(str(path), artifact.sha256))
+        return private_copy(pinned_manifest(path, artifact))
     return chart_objects(
         ctx, path, component, namespace, helm.values_for(component, artifact.chart)
     )
@@ -108,9 +108,35 @@ def chart_objects(
     return private_copy(rendered)
 
 
-def manifest_file(path: Path) -> list[Doc]:
-    """A manifest on disk as objects (a private copy), parsed once per file version."""
-    return private_copy(_parsed(str(path), str(path.stat().st_mtime_ns)))
+def pinned_manifest(path: Path, artifact: artifacts.Artifact) -> tuple[Doc, ...]:
+    """A verified manifest file's objects (shared: copy before changing them); parsed once
+    per process. A file whose sha256 is the pinned one and still does not parse means the pin
+    names a damaged file."""
+    try:
+        return _parsed(str(path), artifact.sha256)
+    except InputError as err:
+        source = f"components.{artifact.component}.source"
+        raise InputError(
+            f"{artifact.component} {artifact.version} manifest from {artifact.url}: "
+            f"{err.message}",
+            hint=f"its sha256 is the pinned one, so the pin names a damaged file (cut short "
+            f"when it was pinned?): download it again, check that it parses, and pin that "
+            f"file's sha256 in {source}",
+        ) from None
+
+
+def manifest_file(path: Path, *, rebuild: str = "build it again") -> list[Doc]:
+    """A manifest on disk with no pinned checksum (a local build) as objects (a private
+    copy), parsed once per file version; InputError naming the file and line when it does not
+    parse (cut short?). ``rebuild``: how to make the file again."""
+    try:
+        return private_copy(_parsed(str(path), str(path.stat().st_mtime_ns)))
+    except InputError as err:
+        raise InputError(
+            err.message,
+            hint=f"it is a local build with no pinned checksum, cut short or changed since: "
+            f"delete it and {rebuild}",
+        ) from None
 
 
 def private_copy(docs: Iterable[Doc]) -> list[Doc]:
@@ -135,7 +161,7 @@ def _parsed(path: str, version: str) -> tuple[Doc, ...]:
         return tuple(json.loads(cached.read_text()))
     except (OSError, ValueError):
         pass
-    docs = _load(data.decode("utf-8"))
+    docs = _load(data, where=path)
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
         partial = cached.with_suffix(f".{os.getpid()}.part")
@@ -177,12 +203,29 @@ def _rendered(
         )
         if len(_RENDERED) >= 8:
             _RENDERED.clear()
-        _RENDERED[key] = _load(text)
+        _RENDERED[key] = _load(text.encode(), where=f"helm template {path}")
     return _RENDERED[key]
 
 
-def _load(text: str) -> tuple[Doc, ...]:
-    return tuple(kube.load_manifests(list(yaml.load_all(text, Loader=_Loader))))
+def _load(data: bytes, *, where: str) -> tuple[Doc, ...]:
+    """The objects of a manifest, all parsed before anything is applied; InputError naming
+    ``where`` and the line when it is not valid YAML (a file cut short ends mid-document) or
+    an object lacks its apiVersion, kind or name."""
+    try:
+        docs = list(yaml.load_all(data.decode("utf-8"), Loader=_Loader))
+    except UnicodeDecodeError as err:
+        raise InputError(f"{where}: not UTF-8 text (byte {err.start:,})") from None
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = err.problem or err.context or "invalid"
+        raise InputError(f"{where}: not valid YAML{at}: {what}") from None
+    except yaml.YAMLError as err:
+        raise InputError(f"{where}: not valid YAML: {err}") from None
+    try:
+        return tuple(kube.load_manifests(docs))
+    except InputError as err:
+        raise InputError(f"{where}: {err.message}", hint=err.hint) from None
 
 
 def relocate(docs: Iterable[Doc], *, source: str, target: str) -> list[Doc]:

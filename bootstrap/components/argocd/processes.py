@@ -187,5 +187,5 @@ def components(
 def install_objects(directory: Path) -> list[dict[str, Any]]:
     """Argo CD's objects from the core install of the built version, without its workloads
     (the processes above stand in for them). A private copy: callers may change it."""
-    docs = install.manifest_file(directory / "manifests" / "core-install.yaml")
+    docs = install.manifest_file(directory / "manifests" / "core-install.yaml", rebuild=BUILD_HINT)
     return [d for d in docs if d.get("kind") not in {"Deployment", "StatefulSet"}]
