@@ -1,6 +1,7 @@
 """The server k3s runs on, reached through one ``SshRunner``: every command that needs root
 goes through ``sudo`` when the user is not root (``-n`` when no password was given, so it
-fails instead of asking; ``-S`` with the password on stdin when the profile gives one).
+fails instead of asking; ``-S`` with the password on stdin when the profile gives one and this
+host's sudo asks for it: where it does not, the password would reach the command's stdin).
 
 Nothing secret is ever on a command line: the sudo password and the node token reach the
 remote side on stdin only, and both are remembered for redaction.
@@ -38,6 +39,7 @@ class Host:
         self.target = target
         self.password = sudo_password
         self.timeout = timeout
+        self._sudo_asks: bool | None = None
         if sudo_password:
             secrets.remember(sudo_password)
 
@@ -62,7 +64,7 @@ class Host:
         command = [*(["env", *(f"{k}={v}" for k, v in env.items())] if env else []), *argv]
         if self.root:
             return self.ssh.run(command, input=input, check=check, timeout=self.timeout)
-        if self.password is None:
+        if self.password is None or not self.sudo_asks():
             return self.ssh.run(
                 ["sudo", "-n", "--", *command], input=input, check=check, timeout=self.timeout
             )
@@ -73,6 +75,15 @@ class Host:
             check=check,
             timeout=self.timeout,
         )
+
+    def sudo_asks(self) -> bool:
+        """Whether sudo asks this host's user for a password (asked once). A password on the
+        stdin of a sudo that does not ask (NOPASSWD, e.g. on an agent while the server asks)
+        is read by the command instead: prepended to an upload, or taken for the node token."""
+        if self._sudo_asks is None:
+            found = self.ssh.run(["sudo", "-n", "--", "true"], check=False, timeout=self.timeout)
+            self._sudo_asks = found.returncode != 0
+        return self._sudo_asks
 
     def check_sudo(self) -> None:
         """Fail clearly, before anything is changed, when the user cannot become root."""
