@@ -15,10 +15,11 @@ down: deps  ## stop the local profile's cluster and remove its state
 test: deps sysdeps binaries argocd  ## the whole suite: unit, providers, integration on a real control plane
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-lint: deps  ## ruff, mypy --strict, and the import rules (one seam per outside world)
+lint: deps  ## ruff, mypy --strict, the import rules (one seam per outside world), and every test module collects
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/pytest --collect-only -q > /dev/null
 
 deps: $(VENV)/.installed
 
