@@ -163,7 +163,11 @@ def problems(error: ValidationError, *, from_env: Collection[str] = ()) -> list[
         path = loc[:-1] if is_key else loc
         text = ("the key: " if is_key else "") + _expected(err)
         value = err.get("input")
-        hidden = under_secret(path) or (bool(path) and bool(SECRET_LOOKING.search(str(path[-1]))))
+        hidden = (
+            under_secret(path)
+            or (bool(path) and bool(SECRET_LOOKING.search(str(path[-1]))))
+            or err["type"] == schema.CREDENTIALS_IN_URL
+        )
         if isinstance(value, str) and any(v in value for v in from_env):
             for seen in sorted(from_env, key=len, reverse=True):
                 text = text.replace(seen, MASK) if len(seen) >= 3 else text

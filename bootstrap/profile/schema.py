@@ -19,6 +19,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from bootstrap.secrets import Secret
 
@@ -344,6 +345,11 @@ class Destination(Model):
     namespace: str = "argocd"
 
 
+CREDENTIALS_IN_URL = "credentials_in_url"
+"""The error type of a URL that holds a password: its value is never shown."""
+_URL_PASSWORD = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@?#]*:[^/@?#]*@")
+
+
 class RootApp(Model):
     enabled: bool = True
     name: Name = "root"
@@ -353,6 +359,20 @@ class RootApp(Model):
     project: Name = "default"
     destination: Destination = Field(default_factory=Destination)
     credentials: RepoCredentials | None = None
+
+    @field_validator("repo_url")
+    @classmethod
+    def _no_password(cls, url: str) -> str:
+        """A password in the URL would be in the Application for anyone who can read it, and
+        in every message that names the repository (it is no secret field, so not masked)."""
+        if _URL_PASSWORD.match(url):
+            raise PydanticCustomError(
+                CREDENTIALS_IN_URL,
+                "holds a password (user:password@ in the URL; not shown): give the URL "
+                "without it and the password as root_app.credentials.password "
+                "({env: NAME} or {file: path}), with root_app.credentials.username",
+            )
+        return url
 
 
 class Waves(Model):
