@@ -398,7 +398,8 @@ def test_describe_masks_a_secret_that_leaked_into_an_ordinary_field(tmp_path: Pa
         tmp_path,
         "p.yaml",
         CREDENTIALS.replace(
-            "repo_url: https://example.com/r.git", "repo_url: https://x:${GIT_TOKEN}@example.com"
+            "repo_url: https://example.com/r.git",
+            "repo_url: https://example.com/r.git\n  path: apps/${GIT_TOKEN}",
         ),
     )
     loaded = load(path, GIT_USER="robot", GIT_TOKEN="ghp_leakyleaky")
