@@ -224,7 +224,10 @@ class Kube:
             read=True,
         )
         data = _plain(found)
-        return list(data.get("items") or []), str(data["metadata"].get("resourceVersion", ""))
+        # The API leaves apiVersion and kind off a list's items; health rules are chosen by
+        # them, so an item without them would be judged as a kind without a rule.
+        items = [{"apiVersion": api_version, "kind": kind, **i} for i in data.get("items") or []]
+        return items, str(data["metadata"].get("resourceVersion", ""))
 
     def watch(
         self,

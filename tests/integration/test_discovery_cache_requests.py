@@ -101,3 +101,36 @@ def test_a_gate_over_several_crds_reads_them_with_one_list(
     (blocking,) = verdict.blocking
     assert names[2] in blocking
     assert "not found" in blocking
+
+
+def test_a_gate_reading_several_deployments_from_one_list_judges_each_by_its_kind(
+    api: kube.Kube, clock: wait.RealClock
+) -> None:
+    namespace = "lists-judged"
+    paused = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "paused", "namespace": namespace},
+        "spec": {
+            "paused": True,
+            "selector": {"matchLabels": {"app": "paused"}},
+            "template": {
+                "metadata": {"labels": {"app": "paused"}},
+                "spec": {"containers": [{"name": "c", "image": "example.invalid/c:1"}]},
+            },
+        },
+    }
+    second = {**paused, "metadata": {"name": "second", "namespace": namespace}}
+    namespace_doc = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+    kube.apply_manifests(
+        api, [namespace_doc, paused, second], namespace=None, clock=clock, deadline=60
+    )
+    items, _ = api.list("apps/v1", "Deployment", namespace=namespace)
+    assert {(i["apiVersion"], i["kind"]) for i in items} == {("apps/v1", "Deployment")}
+    refs = [ObjectRef("apps/v1", "Deployment", n, namespace) for n in ("paused", "second")]
+
+    verdict = watch.readiness(watch.Reader(api), refs, grace=0)
+
+    assert not verdict.ok
+    assert len(verdict.blocking) == 2, verdict.blocking
+    assert all("paused" in line for line in verdict.blocking), verdict.blocking
