@@ -15,7 +15,7 @@ from typing import Any
 from bootstrap.controlplane import binaries, netns
 from bootstrap.controlplane.cluster import COMPONENTS, LocalControlPlane, write_kubeconfig
 from bootstrap.controlplane.pki import Pki
-from bootstrap.errors import InputError, StageFailed
+from bootstrap.errors import ClusterbootError, InputError, Interrupted, StageFailed
 from bootstrap.profile.schema import Profile
 from bootstrap.stage import Change, ClusterInfo, Context, Stage, Verdict
 from stages.cluster_common import nodes_verdict
@@ -111,7 +111,17 @@ class ClusterLocal(Stage):
         ctx.publish_cluster(self.info(ctx, plane))
 
     def _restart(self, ctx: Context, plane: LocalControlPlane) -> None:
-        plane.restart_dead(clock=ctx.clock)
+        try:
+            plane.restart_dead(clock=ctx.clock)
+        except Interrupted:
+            raise
+        except ClusterbootError:
+            if plane.keeper_alive():
+                raise
+            # The keeper died after the plan saw it alive: start the cluster afresh instead.
+            ctx.log.warning("cluster_local.keeper_gone", action="starting the cluster again")
+            self._start(ctx, plane)
+            return
         self._write_kubeconfig(ctx, plane)
         ctx.publish_cluster(self.info(ctx, plane))
 

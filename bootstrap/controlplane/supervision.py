@@ -146,15 +146,18 @@ class KeeperHandle:
         def check() -> Verdict:
             state = read_state(self.layout.state_file)
             phase = state.get("phase")
+            keeper = read_pid(self.layout.keeper_pid)
+            # A keeper that died (killed while we signalled it, say) never moves on: waiting
+            # for its next generation would only run out the deadline.
+            if state and keeper is not None and not runner.pid_alive(keeper):
+                return Verdict.broken("the keeper exited", *self._log_tails())
             if int(state.get("generation", 0)) <= after_generation and phase != "failed":
-                return Verdict.waiting(f"keeper is (re)starting {state.get('starting', '')}")
+                starting = state.get("starting") or "its components"
+                return Verdict.waiting(f"keeper is (re)starting {starting}")
             if phase == "ready":
                 return Verdict.passed("all components started")
             if phase in {"failed", "stopped"}:
                 return Verdict.broken(str(state.get("error") or phase), *self._log_tails())
-            keeper = read_pid(self.layout.keeper_pid)
-            if state and keeper is not None and not runner.pid_alive(keeper):
-                return Verdict.broken("the keeper exited", *self._log_tails())
             return Verdict.waiting(f"starting {state.get('starting', 'the keeper')}")
 
         try:

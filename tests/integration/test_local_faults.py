@@ -9,6 +9,7 @@ import signal
 import socket
 import stat
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,10 +106,54 @@ def test_a_dead_keeper_with_stale_pid_files_is_cleaned_up_and_started_again(
     root = spare.state_dir / "local-cluster"
     for pid in _processes_under(root):
         os.kill(pid, signal.SIGKILL)
+
+    def all_gone() -> Verdict:  # SIGKILL is delivered at once, but exiting takes a moment
+        left = _processes_under(root)
+        return Verdict.waiting(f"still running: {left}") if left else Verdict.passed()
+
+    wait.until(all_gone, what="the killed processes to exit", deadline=30, clock=wait.RealClock())
     code, out, err = spare.up()
     assert code == 0, out + err
     stage = _report(spare)["stages"][0]  # type: ignore[index]
     assert any("clear leftovers" in c for c in stage["changes"]), stage
+
+
+def test_a_keeper_that_dies_while_asked_to_restart_a_component_is_replaced(
+    spare: LocalCluster,
+) -> None:
+    root = spare.state_dir / "local-cluster"
+    keeper = read_pid(root / "keeper.pid")
+    scheduler = read_pid(root / "pids" / "kube-scheduler.pid")
+    assert keeper is not None
+    assert scheduler is not None
+    os.kill(keeper, signal.SIGSTOP)  # alive, but it will not act on the restart request
+    os.kill(scheduler, signal.SIGKILL)
+    result: dict[str, tuple[int, str, str]] = {}
+    runner = threading.Thread(target=lambda: result.setdefault("up", spare.up()))
+    try:
+        runner.start()
+
+        def asked() -> Verdict:  # up's SIGHUP is pending on the stopped keeper
+            return Verdict.passed() if _pending_signals(keeper) & 1 else Verdict.waiting("no HUP")
+
+        wait.until(asked, what="up to signal the keeper", deadline=120, clock=wait.RealClock())
+    finally:
+        os.kill(keeper, signal.SIGKILL)
+        runner.join(timeout=300)
+    code, out, err = result["up"]
+    assert code == 0, out + err
+    changes = _report(spare)["stages"][0]["changes"]  # type: ignore[index]
+    assert any(c.startswith("restart kube-scheduler") for c in changes), changes
+    assert read_pid(root / "keeper.pid") not in {None, keeper}
+    assert spare.up()[0] == 0
+
+
+def _pending_signals(pid: int) -> int:
+    """The signals waiting for ``pid`` (its own and its thread group's), as a bit mask."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    return int(fields["SigPnd"], 16) | int(fields["ShdPnd"], 16)
 
 
 def test_a_port_taken_by_another_program_is_reported_with_a_hint(tmp_path: Path) -> None:
