@@ -121,7 +121,7 @@ def status(c: Context, inv: app.Invocation) -> int:
 
 @profile_task(yes="confirm uninstalling k3s from a server clusterboot installed it on")
 def down(c: Context, inv: app.Invocation, yes: bool = False) -> int:
-    """Tear down what the profile created (never an attached cluster)."""
+    """Tear down what the profile created (never an attached cluster, nor one it did not create)."""
     return app.down(dataclasses.replace(inv, yes=yes))
 
 
@@ -170,7 +170,8 @@ def dr(c: Context, inv: app.Invocation, backup: str, report: str = "", junit: st
 
     The keys go in before the controller starts; after every gate of `up` passed, each key of
     the backup must be in the cluster and every SealedSecret unsealed into its Secret. The
-    report's `dr` section lists what was checked. See docs/disaster-recovery.md."""
+    report's `dr` section lists what was checked. A cluster the profile does not own
+    (attached, or made by hand under its name) is refused. See docs/disaster-recovery.md."""
     return bootstrap.commands.dr.dr(
         inv, Path(backup), report_path=_path(report), junit_path=_path(junit)
     )

@@ -142,6 +142,12 @@ class Stage:
     def gate_deadline(self, ctx: Context) -> float:
         return float(ctx.profile.timeouts.stage_seconds)
 
+    def foreign(self, ctx: Context) -> str | None:
+        """For a cluster stage: why the cluster this profile would use is not one it created
+        (attached, made by hand, made again under the same name), which ``down`` must not
+        delete and ``dr`` must not rebuild into; None when it is ours or does not exist yet."""
+        return None
+
     def record(self, ctx: Context) -> None:
         """Once the gate passed: add what the stage observed to ``ctx.report`` (the gate itself
         only judges). Nothing by default."""

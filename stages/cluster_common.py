@@ -12,9 +12,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from bootstrap.errors import CommandFailed, MissingTool, StageFailed
+from bootstrap.errors import ClusterbootError, CommandFailed, MissingTool, StageFailed
 from bootstrap.health import workloads
-from bootstrap.kube import kubeconfig
+from bootstrap.kube import kubeconfig, ownership
+from bootstrap.kube.client import Kube
 from bootstrap.processes import tools
 from bootstrap.processes.runner import Result
 from bootstrap.stage import Change, ClusterInfo, Context, Stage, Verdict
@@ -162,8 +163,35 @@ class CreatedCluster(ToolCluster):
             yield from self.kubeconfig_plan(ctx)
 
     def create(self, ctx: Context) -> None:
+        # Claimed before the command runs: a create cut short still names the cluster this
+        # profile made, so the next `up` finishes it and `down` may delete it.
+        ownership.claim(ctx.state_dir, self.tool, ctx.profile.cluster.name)
         self.run(ctx, f"create the {self.tool} cluster", self.create_argv(ctx))
         self.sync_kubeconfig(ctx)
+
+    def record(self, ctx: Context) -> None:
+        super().record(ctx)
+        ownership.identify(ctx.state_dir, ctx.kube, self.tool, ctx.profile.cluster.name)
+
+    def foreign(self, ctx: Context) -> str | None:
+        name = ctx.profile.cluster.name
+        if ctx.profile.cluster.attach:
+            return f"{self.tool} cluster {name} is attached (cluster.attach: true)"
+        try:
+            if self.observed_state(ctx)[0] == "absent":
+                return None
+        except MissingTool:
+            return None
+        return ownership.not_ours(ctx.state_dir, self.tool, name, live=lambda: self._live(ctx))
+
+    def _live(self, ctx: Context) -> Kube | None:
+        """A connection to the existing cluster, to read its identity; None when it does not
+        answer (then the record's tool and name decide)."""
+        try:
+            self.sync_kubeconfig(ctx)
+            return ctx.kube
+        except ClusterbootError:
+            return None
 
     def start(self, ctx: Context) -> None:
         self.run(ctx, f"start the {self.tool} cluster", self.start_argv(ctx), hint=DOCKER_HINT)
@@ -179,9 +207,17 @@ class CreatedCluster(ToolCluster):
             ]
         if self.observed_state(ctx)[0] == "absent":
             path.unlink(missing_ok=True)
+            ownership.forget(ctx.state_dir)
             return [f"no {self.tool} cluster {name}; nothing to delete"]
+        foreign = self.foreign(ctx)
+        if foreign is not None:
+            return [
+                f"{foreign}; left as it is, nothing deleted (to delete it anyway: "
+                f"{' '.join(self.delete_argv(ctx))})"
+            ]
         self.run(ctx, f"delete the {self.tool} cluster", self.delete_argv(ctx))
         path.unlink(missing_ok=True)
+        ownership.forget(ctx.state_dir)
         return [f"deleted {self.tool} cluster {name}; removed {path}"]
 
 

@@ -68,6 +68,12 @@ class ClusterDockerDesktop(ToolCluster):
     def plan(self, ctx: Context) -> Iterator[Change]:
         yield from self.kubeconfig_plan(ctx)
 
+    def foreign(self, ctx: Context) -> str | None:
+        return (
+            f"the cluster of context {self.context(ctx)} belongs to Docker Desktop (attached, "
+            "never created by clusterboot)"
+        )
+
     def down(self, ctx: Context) -> list[str]:
         """Refuse: this cluster belongs to Docker Desktop, not to the profile."""
         return [f"the attached cluster (context {self.context(ctx)}) is never torn down by "

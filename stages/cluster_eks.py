@@ -109,6 +109,15 @@ class ClusterEks(ToolCluster):
     def ours(self, cluster: dict[str, Any], ctx: Context) -> bool:
         return (cluster.get("tags") or {}).get(TAG) == ctx.profile.name
 
+    def foreign(self, ctx: Context) -> str | None:
+        name = ctx.profile.cluster.name
+        if ctx.profile.cluster.attach:
+            return f"EKS cluster {name} is attached (cluster.attach: true)"
+        cluster = self.observe(ctx)
+        if cluster is not None and not self.ours(cluster, ctx):
+            return f"EKS cluster {name} was not created by this profile (no {TAG} tag)"
+        return None
+
     # -- plan -------------------------------------------------------------------------------
     def plan(self, ctx: Context) -> Iterator[Change]:
         name, region = ctx.profile.cluster.name, eks_of(ctx).region

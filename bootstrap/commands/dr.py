@@ -19,7 +19,7 @@ from typing import Any
 from bootstrap import health, wait
 from bootstrap.commands import app
 from bootstrap.components.sealed_secrets import sealing
-from bootstrap.errors import GateFailed, GateTimeout, InputError
+from bootstrap.errors import ClusterbootError, GateFailed, GateTimeout, InputError
 from bootstrap.kube.client import Kube
 from bootstrap.profile import loader
 from bootstrap.profile.schema import Profile
@@ -67,6 +67,7 @@ def dr(
                 "keys into",
                 hint="enable it in the profile, or rebuild with `invoke up`",
             )
+        refuse_foreign_cluster(scoped)
         return 0
 
     code = app.guarded(inv, check)
@@ -77,6 +78,27 @@ def dr(
     if code != 0:
         return code
     return app.guarded(inv, lambda: _verify(scoped, report_file))
+
+
+def refuse_foreign_cluster(inv: app.Invocation) -> None:
+    """A rebuild goes only into a cluster this profile created (or will create): never into
+    an attached one, nor one of the same name made by hand or by another tool."""
+    ctx, engine = app.context_for(inv)
+    for stage in engine.stages.values():
+        if stage.provides != "cluster" or stage.skip_reason(ctx.profile) is not None:
+            continue
+        try:
+            why = stage.foreign(ctx)
+        except InputError:
+            raise
+        except ClusterbootError:  # the cluster cannot be looked at: up says why, in context
+            continue
+        if why is not None:
+            raise InputError(
+                f"dr rebuilds only a cluster this profile owns: {why}",
+                hint="to restore the sealing keys into that cluster anyway, run `invoke up "
+                "--set components.sealed_secrets.key_backup=FILE`",
+            )
 
 
 def check_backup(backup: Path) -> None:
