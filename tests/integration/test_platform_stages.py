@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from kubernetes.dynamic.exceptions import NotFoundError
 
-from bootstrap import kube, secrets
+from bootstrap import kube, secrets, wait
 from bootstrap.artifacts import pins
 from bootstrap.commands import app
 from bootstrap.components.argocd import setup
@@ -27,6 +27,7 @@ from bootstrap.components.sealed_secrets import sealing
 from bootstrap.errors import ClusterbootError
 from bootstrap.processes import runner
 from bootstrap.profile import loader
+from bootstrap.wait import Verdict
 from tests.integration import platform, upstream_like
 from tests.integration import sealing_keys as keys
 from tests.integration.localcluster import LocalCluster, write_profile
@@ -161,6 +162,13 @@ def test_the_probe_service_must_get_an_address_from_the_pool(
             f"apply LoadBalancer Service {address_pool.NAMESPACE}/{address_pool.PROBE} (probe)"
         ]
         giver.address = "198.51.100.7"
+
+        def given() -> Verdict:  # the giver polls; up must not look before it answered
+            service = api.get("v1", "Service", address_pool.PROBE, address_pool.NAMESPACE)
+            shown = address_pool.probe_address(service) if service is not None else None
+            return Verdict.passed() if shown == giver.address else Verdict.waiting(str(shown))
+
+        wait.until(given, what="the new probe address", deadline=60, clock=wait.RealClock())
         report = platform.up_ok(cluster, *sets)
         assert "LoadBalancer probe got 198.51.100.7" in stage(report, "metallb")["why"]
     finally:
