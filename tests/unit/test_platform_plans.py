@@ -548,11 +548,22 @@ def _pod(name: str, created: str, *, ready: bool, app: str = "argocd-repo-server
     }
 
 
+def _stuck(pod: Any) -> Any:
+    """``pod`` as the kubelet reports it when Secret argocd-redis is missing."""
+    waiting = {
+        "reason": "CreateContainerConfigError",
+        "message": f'secret "{setup.REDIS_SECRET}" not found',
+    }
+    pod["status"]["containerStatuses"] = [{"name": "c", "state": {"waiting": waiting}}]
+    return pod
+
+
 @pytest.mark.parametrize(
     ("pod", "restarted"),
     [
         (_pod("before", "2026-01-01T10:00:00Z", ready=False), True),
-        (_pod("same-second", "2026-01-01T10:00:05Z", ready=False), True),
+        (_pod("same-second-starting", "2026-01-01T10:00:05Z", ready=False), False),
+        (_stuck(_pod("same-second-stuck", "2026-01-01T10:00:05Z", ready=False)), True),
         (_pod("before-but-ready", "2026-01-01T10:00:00Z", ready=True), False),
         (_pod("after", "2026-01-01T10:00:06Z", ready=False), False),
         (_pod("not-argo", "2026-01-01T10:00:00Z", ready=False, app="redis-ha"), False),

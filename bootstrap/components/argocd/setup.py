@@ -212,9 +212,23 @@ def redis_race_victims(pods: Iterable[Doc], secret: Mapping[str, Any] | None) ->
             continue
         if workloads.ready(pod) or meta.get("deletionTimestamp"):
             continue
-        if workloads.epoch(meta["creationTimestamp"]) <= created:
+        born = workloads.epoch(meta["creationTimestamp"])
+        # Timestamps have whole seconds: a pod of the Secret's second may be the replacement
+        # of one restarted a moment ago, so only its own symptom makes it a victim.
+        if born < created or (born == created and _waits_for_redis_secret(pod)):
             victims.append(str(meta["name"]))
     return victims
+
+
+def _waits_for_redis_secret(pod: Mapping[str, Any]) -> bool:
+    """The kubelet could not start a container for want of Secret ``argocd-redis``."""
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        waiting = (status.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") == "CreateContainerConfigError" and REDIS_SECRET in str(
+            waiting.get("message", "")
+        ):
+            return True
+    return False
 
 
 def redis_secret_missing_hint(namespace: str) -> str:
