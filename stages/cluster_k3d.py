@@ -12,6 +12,7 @@ from typing import Any
 
 from bootstrap.errors import StageFailed
 from bootstrap.stage import Context
+from stages import docker_nodes
 from stages.cluster_common import DOCKER_HINT, CreatedCluster, State
 
 
@@ -67,9 +68,19 @@ class ClusterK3d(CreatedCluster):
             argv += ["--image", k3d.image]
         if k3d.api_port:
             argv += ["--api-port", f"127.0.0.1:{k3d.api_port}"]
+        if not k3d.load_balancer:
+            argv += ["--no-lb"]
         if ctx.profile.components.metallb.enabled:
             # k3s's own ServiceLB would answer LoadBalancer Services beside MetalLB (pitfall 18).
             argv += ["--k3s-arg", "--disable=servicelb@server:*"]
+        for arg in k3d.k3s_args:
+            argv += ["--k3s-arg", arg if "@" in arg else f"{arg}@server:*"]
+        if docker_nodes.engine_on_cgroup_v1(ctx):
+            argv += ["--k3s-arg", docker_nodes.K3S_KUBELET_CGROUP_V1_ARG]
+        mirror = ctx.profile.cluster.registry_mirror
+        if mirror:
+            path = docker_nodes.write_k3s_registries(ctx.state_dir, mirror)
+            argv += ["--registry-config", str(path)]
         return argv
 
     def start_argv(self, ctx: Context) -> list[str]:

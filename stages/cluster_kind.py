@@ -14,6 +14,7 @@ import yaml
 
 from bootstrap.errors import InputError
 from bootstrap.stage import Context
+from stages import docker_nodes
 from stages.cluster_common import DOCKER_HINT, CreatedCluster, State, kubeconfig_path
 
 
@@ -64,10 +65,28 @@ class ClusterKind(CreatedCluster):
                 "--wait", "300s", "--kubeconfig", str(kubeconfig_path(ctx))]
         if ctx.profile.cluster.kind.node_image:
             argv += ["--image", ctx.profile.cluster.kind.node_image]
-        config = self.config_file(ctx)
+        config = self.effective_config(ctx)
         if config is not None:
             argv += ["--config", str(config)]
         return argv
+
+    def effective_config(self, ctx: Context) -> Path | None:
+        """The kind config to create with: the profile's file as it is, or, when the nodes need
+        a registry mirror or a kubelet on cgroup v1, a copy in the state directory with those
+        added."""
+        user = self.config_file(ctx)
+        mirror = ctx.profile.cluster.registry_mirror
+        cgroup_v1 = docker_nodes.engine_on_cgroup_v1(ctx)
+        if not mirror and not cgroup_v1:
+            return user
+        hosts = docker_nodes.write_containerd_hosts(ctx.state_dir, mirror) if mirror else None
+        loaded = yaml.safe_load(user.read_text()) if user is not None else None
+        config = docker_nodes.kind_config(
+            loaded if isinstance(loaded, dict) else None, hosts_dir=hosts, cgroup_v1=cgroup_v1
+        )
+        path = ctx.state_dir / "kind-config.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        return path
 
     def delete_argv(self, ctx: Context) -> list[str]:
         return ["kind", "delete", "cluster", "--name", ctx.profile.cluster.name]

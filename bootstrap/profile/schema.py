@@ -132,11 +132,36 @@ class KindCluster(Model):
     config: LocalPath | None = None
 
 
+K3sArg = Annotated[
+    str, Field(pattern=r"^--[a-z0-9][-a-z0-9]*(=[^\s]*)?(@[^\s]+)?$", max_length=1024)
+]
+"""One k3s flag as k3d's ``--k3s-arg`` takes it: ``--flag[=value][@nodefilter]``."""
+
+
 class K3dCluster(Model):
     servers: Annotated[int, Field(ge=1, le=7)] = 1
     agents: Annotated[int, Field(ge=0, le=50)] = 0
     image: str | None = None
     api_port: Port | None = None
+    load_balancer: bool = True
+    """k3d's load balancer container in front of the servers (``--no-lb`` when false)."""
+    k3s_args: list[K3sArg] = Field(default_factory=list)
+    """Extra k3s flags, passed as ``--k3s-arg`` (``--disable=traefik@server:*``)."""
+
+
+_MIRROR = re.compile(r"^https?://[A-Za-z0-9_.\[\]:-]+(:\d{1,5})?$")
+
+
+def _registry_mirror(url: str | None) -> str | None:
+    """A registry's base URL (scheme, host, port; no path, user or query), or None for ''."""
+    if not url:
+        return None
+    if not _MIRROR.match(url):
+        raise ValueError(
+            "must be a registry's base URL such as http://127.0.0.1:5000 or "
+            "https://mirror.example.com (no path, user, password or query)"
+        )
+    return url.rstrip("/")
 
 
 def _host_name(host: str) -> str:
@@ -261,6 +286,10 @@ class Cluster(Model):
     kubeconfig: LocalPath | None = None
     ephemeral: bool = False
     lb_range: str | None = None
+    registry_mirror: Annotated[str | None, AfterValidator(_registry_mirror)] = None
+    """A registry that holds every upstream registry's images under a path named after its
+    host (``MIRROR/quay.io/argoproj/argocd``): kind and k3d nodes pull docker.io, quay.io,
+    ghcr.io, public.ecr.aws and registry.k8s.io images from it."""
     local: LocalCluster = Field(default_factory=LocalCluster)
     kind: KindCluster = Field(default_factory=KindCluster)
     k3d: K3dCluster = Field(default_factory=K3dCluster)

@@ -67,6 +67,12 @@ class FakeMachine:
     def home(self) -> Path:
         return self.root / "home"
 
+    def clusters(self, tool: str) -> dict[str, dict[str, Any]]:
+        """The clusters the fake ``tool`` (kind, k3d) keeps, by name."""
+        path = self.state / f"{tool}.json"
+        data: dict[str, dict[str, Any]] = json.loads(path.read_text()) if path.is_file() else {}
+        return data
+
     def install(self, *tools: str) -> Path:
         """Put exactly ``tools`` on PATH (plus the system's /usr/bin:/bin)."""
         bin_dir = self.root / ("bin-" + "-".join(tools) if tools else "bin-none")

@@ -3,7 +3,6 @@ runs, what it writes, how it re-runs, fails, resumes and tears down."""
 
 from __future__ import annotations
 
-import json
 import stat
 from pathlib import Path
 
@@ -26,9 +25,7 @@ def k3d_profile(machine: FakeMachine, **cluster: object) -> Path:
 
 
 def fake_clusters(machine: FakeMachine) -> dict[str, dict[str, object]]:
-    path = machine.state / "k3d.json"
-    data: dict[str, dict[str, object]] = json.loads(path.read_text()) if path.is_file() else {}
-    return data
+    return machine.clusters("k3d")
 
 
 def test_up_on_a_fresh_machine_creates_the_cluster_without_touching_the_users_kubeconfig(

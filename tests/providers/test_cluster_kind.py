@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import stat
 
 import yaml
@@ -12,8 +11,7 @@ from tests.providers.fakeenv import FakeMachine
 
 
 def kind_clusters(machine: FakeMachine) -> list[str]:
-    path = machine.state / "kind.json"
-    return list(json.loads(path.read_text())) if path.is_file() else []
+    return list(machine.clusters("kind"))
 
 
 def test_up_creates_a_kind_cluster_writing_only_to_the_state_dir_and_a_second_up_is_a_no_op(

@@ -3,9 +3,10 @@ whose clusters are real local control planes, made by the profile or by hand."""
 
 from __future__ import annotations
 
+import contextlib
 import io
-import json
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 from bootstrap.commands import app, dr
@@ -15,9 +16,21 @@ from tests.providers.fakeenv import FakeMachine, Run
 SEALED_SECRETS_ON = "components.sealed_secrets.enabled=true"
 
 
-def k3d_clusters(machine: FakeMachine) -> list[str]:
-    path = machine.state / "k3d.json"
-    return list(json.loads(path.read_text())) if path.is_file() else []
+HAND_MADE = {  # how a user makes and deletes a cluster with each tool
+    "k3d": (["cluster", "create", "{}", "--wait"], ["cluster", "delete", "{}"]),
+    "kind": (["create", "cluster", "--name", "{}"], ["delete", "cluster", "--name", "{}"]),
+}
+
+
+@contextlib.contextmanager
+def made_by_hand(machine: FakeMachine, tool: str, name: str) -> Iterator[None]:
+    """A ``tool`` cluster ``name`` made by calling the tool directly, deleted afterwards."""
+    create, delete = HAND_MADE[tool]
+    machine.tool(tool, *(arg.format(name) for arg in create))
+    try:
+        yield
+    finally:
+        machine.tool(tool, *(arg.format(name) for arg in delete))
 
 
 def deletes(machine: FakeMachine, tool: str) -> list[list[str]]:
@@ -37,9 +50,8 @@ def run_dr(machine: FakeMachine, profile: Path) -> Run:
 def test_down_leaves_a_k3d_cluster_made_by_hand_that_up_attached_to(
     cluster_machine: FakeMachine,
 ) -> None:
-    cluster_machine.tool("k3d", "cluster", "create", "cb-dev", "--wait")
     profile = cluster_machine.profile("dev", "k3d", k3d={"servers": 1, "agents": 0})
-    try:
+    with made_by_hand(cluster_machine, "k3d", "cb-dev"):
         assert cluster_machine.invoke("up", profile).code == 0
 
         run = cluster_machine.invoke("down", profile)
@@ -49,9 +61,7 @@ def test_down_leaves_a_k3d_cluster_made_by_hand_that_up_attached_to(
         assert "left as it is, nothing deleted" in run.out
         assert "k3d cluster delete cb-dev" in run.out  # how to delete it, if the user means to
         assert deletes(cluster_machine, "k3d") == []
-        assert k3d_clusters(cluster_machine) == ["cb-dev"]
-    finally:
-        cluster_machine.tool("k3d", "cluster", "delete", "cb-dev")
+        assert list(cluster_machine.clusters("k3d")) == ["cb-dev"]
 
 
 def test_down_leaves_a_cluster_deleted_and_made_again_by_hand_under_the_same_name(
@@ -66,17 +76,14 @@ def test_down_leaves_a_cluster_deleted_and_made_again_by_hand_under_the_same_nam
     owner_file = ownership.record_path(cluster_machine.root / "state-dev")
     assert stat.S_IMODE(owner_file.stat().st_mode) == 0o600
     cluster_machine.tool("k3d", "cluster", "delete", "cb-dev")
-    cluster_machine.tool("k3d", "cluster", "create", "cb-dev", "--wait")
-    try:
+    with made_by_hand(cluster_machine, "k3d", "cb-dev"):
         run = cluster_machine.invoke("down", profile)
 
         assert run.code == 0, run.text
         assert "is not the one this profile created" in run.out
         assert record.uid in run.out
         assert deletes(cluster_machine, "k3d") == [["cluster", "delete", "cb-dev"]]  # by hand
-        assert k3d_clusters(cluster_machine) == ["cb-dev"]
-    finally:
-        cluster_machine.tool("k3d", "cluster", "delete", "cb-dev")
+        assert list(cluster_machine.clusters("k3d")) == ["cb-dev"]
 
 
 def test_down_after_up_deletes_the_kind_cluster_and_forgets_it(
@@ -96,9 +103,8 @@ def test_down_after_up_deletes_the_kind_cluster_and_forgets_it(
 def test_dr_refuses_a_kind_cluster_made_by_hand_before_creating_or_deleting_anything(
     cluster_machine: FakeMachine,
 ) -> None:
-    cluster_machine.tool("kind", "create", "cluster", "--name", "cb-kd")
     profile = cluster_machine.profile("kd", "kind")
-    try:
+    with made_by_hand(cluster_machine, "kind", "cb-kd"):
         before = len(cluster_machine.calls("kind"))
 
         run = run_dr(cluster_machine, profile)
@@ -109,8 +115,6 @@ def test_dr_refuses_a_kind_cluster_made_by_hand_before_creating_or_deleting_anyt
         assert "key_backup=FILE" in run.text
         made = cluster_machine.calls("kind")[before:]
         assert [c for c in made if "create" in c or "delete" in c] == [], made
-    finally:
-        cluster_machine.tool("kind", "delete", "cluster", "--name", "cb-kd")
 
 
 def test_dr_refuses_an_attached_k3d_cluster_and_docker_desktops(machine: FakeMachine) -> None:

@@ -1,0 +1,74 @@
+# Shared by the image factory (build.sh) and its recipes. Sourced, never run.
+#   IMAGE_DIR   where finished images are kept, one directory per image and version
+#   GO_OUT      where Go-built binaries are kept, by module and version
+IMAGE_DIR=${CLUSTERBOOT_IMAGE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/clusterboot/images}
+GO_OUT=$IMAGE_DIR/go
+DEBIAN_SUITE=${CLUSTERBOOT_DEBIAN_SUITE:-bookworm}
+images_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+export GOFLAGS=-buildvcs=false
+
+say() { printf '  %s\n' "$*" >&2; }
+
+# debian_rootfs TAR PACKAGE... : a minimal Debian tree with these packages, as a tarball
+# (cached by suite and package list: the same list is built once).
+debian_rootfs() {
+  local out=$1; shift
+  local key; key=$(printf '%s\n' "$DEBIAN_SUITE" "$@" | sha256sum | cut -c1-12)
+  local cached="$IMAGE_DIR/debian/$DEBIAN_SUITE-$key.tar"
+  if [[ ! -s $cached ]]; then
+    say "debian $DEBIAN_SUITE rootfs with: $* (mmdebstrap, first time: 1-3 min)"
+    mkdir -p "$IMAGE_DIR/debian"
+    local include; include=$(IFS=,; echo "$*")
+    mmdebstrap --quiet --format=tar --variant=minbase ${include:+--include="$include"} \
+      --customize-hook='rm -rf "$1"/var/cache/apt/archives/*.deb "$1"/var/lib/apt/lists/*' \
+      "$DEBIAN_SUITE" "$cached.part" >&2
+    mv "$cached.part" "$cached"
+  fi
+  cp "$cached" "$out"
+}
+
+# go_install_into DIR MODULE@VERSION [go build flags...] : `go install` a main package into DIR,
+# once per module and version (kept under $GO_OUT).
+go_install_into() {
+  local dir=$1 pkg=$2; shift 2
+  local name=${pkg%@*}; name=${name##*/}
+  local key; key=$(printf '%s\n' "$pkg" "$@" "${CGO_ENABLED:-0}" | sha256sum | cut -c1-12)
+  local cached="$GO_OUT/$name-$key"
+  if [[ ! -x $cached/$name ]]; then
+    say "go install $pkg"
+    mkdir -p "$cached.tmp"
+    # The key says CGO off unless asked; go itself would turn it on wherever gcc is installed.
+    CGO_ENABLED=${CGO_ENABLED:-0} GOBIN="$cached.tmp" nice go install -trimpath "$@" "$pkg" >&2
+    rm -rf "$cached"; mv "$cached.tmp" "$cached"
+  fi
+  install -D -m 0755 "$cached/$name" "$dir/$name"
+}
+
+# capfix_into DIR : the runc wrapper every container engine of the tier runs (capfix/README).
+capfix_into() {
+  local dir=$1 cached="$GO_OUT/runc-capfix-$(sha256sum "$images_here/capfix/main.go" | cut -c1-12)"
+  if [[ ! -x $cached/runc-capfix ]]; then
+    say "building the runc wrapper (capfix)"
+    mkdir -p "$cached"
+    (cd "$images_here/capfix" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$cached/runc-capfix" .)
+  fi
+  install -D -m 0755 "$cached/runc-capfix" "$dir/runc-capfix"
+}
+
+# busybox_into DIR : Debian's busybox-static as DIR/bin/busybox with a link per applet beside it
+# (all in /bin, as in the busybox images), root and nobody in /etc/passwd, and /tmp.
+busybox_into() {
+  local dir=$1 applet applets
+  debian_rootfs "$dir.debian.tar" busybox-static
+  mkdir -p "$dir/bin" "$dir/etc" "$dir/root" "$dir/tmp"
+  # bookworm has merged /usr: the package's /bin/busybox is usr/bin/busybox in the tree.
+  tar -xOf "$dir.debian.tar" ./usr/bin/busybox > "$dir/bin/busybox"
+  rm -f "$dir.debian.tar"
+  chmod 0755 "$dir/bin/busybox"; chmod 1777 "$dir/tmp"
+  applets=$("$dir/bin/busybox" --list)
+  for applet in $applets; do
+    [[ $applet == busybox ]] || ln -sf busybox "$dir/bin/$applet"
+  done
+  printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'nobody:x:65534:65534:nobody:/home:/bin/false' > "$dir/etc/passwd"
+  printf '%s\n' 'root:x:0:' 'nobody:x:65534:' > "$dir/etc/group"
+}
