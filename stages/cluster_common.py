@@ -139,6 +139,11 @@ class CreatedCluster(ToolCluster):
     def delete_argv(self, ctx: Context) -> list[str]:
         raise NotImplementedError
 
+    def shape(self, ctx: Context) -> dict[str, Any]:
+        """What the profile says the cluster is made of (nodes, image, mirror, ...): a cluster
+        created with another shape has drifted, and only ``--recreate`` makes it again."""
+        raise NotImplementedError
+
     def plan(self, ctx: Context) -> Iterator[Change]:
         name = ctx.profile.cluster.name
         try:
@@ -157,15 +162,56 @@ class CreatedCluster(ToolCluster):
             )
         if state == "absent":
             yield Change(self.create_summary(ctx), self.create)
+            return
+        drift = self.drift(ctx)
+        if drift:
+            yield self.recreate_change(ctx, drift)
         elif state == "stopped":
             yield Change(f"start {self.tool} cluster {name} ({detail})", self.start)
         else:
             yield from self.kubeconfig_plan(ctx)
 
+    def drift(self, ctx: Context) -> list[str]:
+        """How the profile's shape differs from the one the cluster was created with ([] when
+        it does not, or when clusterboot did not create it and so never recorded one)."""
+        recorded = read_shape(ctx.state_dir)
+        if recorded is None:
+            return []
+        wanted = json.loads(json.dumps(self.shape(ctx)))
+        return [
+            f"{key}: {recorded.get(key)!r} -> {wanted.get(key)!r}"
+            for key in sorted(set(recorded) | set(wanted))
+            if recorded.get(key) != wanted.get(key)
+        ]
+
+    def recreate_change(self, ctx: Context, drift: list[str]) -> Change:
+        name = ctx.profile.cluster.name
+        if not ctx.options.get("recreate"):
+            raise StageFailed(
+                self.name, "compare the cluster with the profile",
+                cause=f"{self.tool} cluster {name} was created with another shape "
+                f"({'; '.join(drift)}), which {self.tool} cannot change in place",
+                hint="`invoke up --recreate` deletes it and creates it again (its workloads go; "
+                "the GitOps repository brings them back), or set the profile back",
+            )
+        foreign = self.foreign(ctx)
+        if foreign is not None:
+            raise StageFailed(
+                self.name, "recreate the cluster", cause=f"{foreign}; not deleting it",
+                hint=f"delete it yourself ({' '.join(self.delete_argv(ctx))}), then `invoke up`",
+            )
+        return Change(f"recreate {self.tool} cluster {name} ({'; '.join(drift)})", self.recreate)
+
+    def recreate(self, ctx: Context) -> None:
+        self.run(ctx, f"delete the {self.tool} cluster", self.delete_argv(ctx))
+        kubeconfig_path(ctx).unlink(missing_ok=True)
+        self.create(ctx)
+
     def create(self, ctx: Context) -> None:
         # Claimed before the command runs: a create cut short still names the cluster this
         # profile made, so the next `up` finishes it and `down` may delete it.
         ownership.claim(ctx.state_dir, self.tool, ctx.profile.cluster.name)
+        write_shape(ctx.state_dir, self.shape(ctx))
         self.run(ctx, f"create the {self.tool} cluster", self.create_argv(ctx))
         self.sync_kubeconfig(ctx)
 
@@ -218,11 +264,36 @@ class CreatedCluster(ToolCluster):
         self.run(ctx, f"delete the {self.tool} cluster", self.delete_argv(ctx))
         path.unlink(missing_ok=True)
         ownership.forget(ctx.state_dir)
+        shape_path(ctx.state_dir).unlink(missing_ok=True)
         return [f"deleted {self.tool} cluster {name}; removed {path}"]
 
 
 def kubeconfig_path(ctx: Context) -> Path:
     return ctx.state_dir / "kubeconfig"
+
+
+SHAPE = "cluster-shape.json"
+
+
+def shape_path(state_dir: Path) -> Path:
+    return state_dir / SHAPE
+
+
+def write_shape(state_dir: Path, shape: dict[str, Any]) -> None:
+    """Remember the shape a cluster is created with (before the create, as the owner record)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    tmp = shape_path(state_dir).with_suffix(".tmp")
+    tmp.write_text(json.dumps(shape, sort_keys=True, indent=1))
+    tmp.replace(shape_path(state_dir))
+
+
+def read_shape(state_dir: Path) -> dict[str, Any] | None:
+    """The recorded shape; None when there is none or it does not parse (nothing to compare)."""
+    try:
+        data = json.loads(shape_path(state_dir).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def nodes_verdict(ctx: Context, *, expected: int) -> Verdict:

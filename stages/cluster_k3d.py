@@ -83,6 +83,16 @@ class ClusterK3d(CreatedCluster):
             argv += ["--registry-config", str(path)]
         return argv
 
+    def shape(self, ctx: Context) -> dict[str, Any]:
+        k3d = ctx.profile.cluster.k3d
+        return {
+            "servers": k3d.servers, "agents": k3d.agents, "image": k3d.image,
+            "api_port": k3d.api_port, "load_balancer": k3d.load_balancer,
+            "k3s_args": list(k3d.k3s_args),
+            "servicelb": not ctx.profile.components.metallb.enabled,
+            "registry_mirror": ctx.profile.cluster.registry_mirror,
+        }
+
     def start_argv(self, ctx: Context) -> list[str]:
         return ["k3d", "cluster", "start", ctx.profile.cluster.name, "--wait"]
 

@@ -8,7 +8,9 @@ the gate checks every node itself.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -87,6 +89,14 @@ class ClusterKind(CreatedCluster):
         path = ctx.state_dir / "kind-config.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         return path
+
+    def shape(self, ctx: Context) -> dict[str, Any]:
+        config = self.config_file(ctx)
+        return {
+            "node_image": ctx.profile.cluster.kind.node_image,
+            "config": hashlib.sha256(config.read_bytes()).hexdigest()[:16] if config else None,
+            "registry_mirror": ctx.profile.cluster.registry_mirror,
+        }
 
     def delete_argv(self, ctx: Context) -> list[str]:
         return ["kind", "delete", "cluster", "--name", ctx.profile.cluster.name]

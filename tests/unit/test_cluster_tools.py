@@ -54,9 +54,14 @@ def profile(provider: str, **cluster: Any) -> Profile:
     )
 
 
+DOCKER_CGROUP = "docker info --format {{.CgroupVersion}}"
+
+
 def context(tmp_path: Path, prof: Profile, answers: Mapping[str, Answer]) -> Context:
-    return Context(profile=prof, runner=ScriptedRunner(answers), state_dir=tmp_path,
-                   clock=wait.FakeClock())
+    """A context whose runner answers ``answers`` (and, unless they say otherwise, an engine on
+    cgroup v2, which needs nothing added to the nodes)."""
+    return Context(profile=prof, runner=ScriptedRunner({DOCKER_CGROUP: "2", **answers}),
+                   state_dir=tmp_path, clock=wait.FakeClock())
 
 
 def tool_kubeconfig(context_name: str, server: str = "https://0.0.0.0:6550") -> str:
