@@ -93,8 +93,7 @@ class RootApp(Stage):
     needs = ("argocd", "sandbox_repo")
 
     def skip_reason(self, profile: Profile) -> str | None:
-        enabled = profile.root_app is not None and profile.root_app.enabled
-        return None if enabled else "not enabled in the profile (root_app.enabled)"
+        return profile.root_app_skipped()
 
     def preflight(self, ctx: Context) -> None:
         """Credentials come in pairs; a sandbox's root path and its children's paths exist

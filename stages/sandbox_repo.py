@@ -24,8 +24,9 @@ class SandboxRepo(Stage):
     needs = ("sealed_secrets",)
 
     def skip_reason(self, profile: Profile) -> str | None:
-        if profile.root_app is None or not profile.root_app.enabled:
-            return "no root app in the profile"
+        skipped = profile.root_app_skipped()
+        if skipped is not None or profile.root_app is None:
+            return skipped
         if not sandbox.is_sandbox(profile.root_app.repo_url):
             return "the root app's repository is remote"
         return None

@@ -26,8 +26,7 @@ class SyncWaves(Stage):
     needs = ("root_app",)
 
     def skip_reason(self, profile: Profile) -> str | None:
-        enabled = profile.root_app is not None and profile.root_app.enabled
-        return None if enabled else "not enabled in the profile (root_app.enabled)"
+        return profile.root_app_skipped()
 
     def plan(self, ctx: Context) -> Iterator[Change]:
         settings = self._settings(ctx)

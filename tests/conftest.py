@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from tests.own_networks import OWN_NETWORKS
+
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
 _real_getaddrinfo = socket.getaddrinfo
@@ -30,9 +32,10 @@ def _loopback(host: Any) -> bool:
     if host in {"localhost", ""}:
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    return address.is_loopback or any(address in net for net in OWN_NETWORKS)
 
 
 def _checked(sock: socket.socket, address: Any) -> None:

@@ -442,6 +442,22 @@ class Profile(Model):
     state_dir: LocalPath | None = None
     concurrency: Annotated[int, Field(ge=1, le=16)] = 2
 
+    def root_app_skipped(self) -> str | None:
+        """Why the root app is not applied, or None when it is. Without Argo CD installed by
+        clusterboot it is applied only when ``root_app.enabled: true`` says so explicitly (an
+        Argo CD already in the cluster): turning Argo CD off turns off what needs it."""
+        root = self.root_app
+        if root is None:
+            return "no root app in the profile"
+        if not root.enabled:
+            return "not enabled in the profile (root_app.enabled)"
+        if not self.components.argocd.enabled and "enabled" not in root.model_fields_set:
+            return (
+                "components.argocd is disabled (set root_app.enabled: true to apply it to an "
+                "Argo CD already in the cluster)"
+            )
+        return None
+
 
 MAX_POOL = 1 << 16
 """Addresses a load-balancer pool may hold (a /16): a wider one is a typo, not a pool."""
