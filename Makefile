@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 PYTEST_ARGS ?=
 
-.PHONY: up down test lint binaries argocd deps sysdeps clean-binaries
+.PHONY: up down test e2e tier-images lint binaries argocd deps sysdeps clean-binaries
 
 up: deps sysdeps binaries argocd  ## bootstrap the local profile end to end
 	$(BIN)/invoke up --profile local
@@ -12,8 +12,16 @@ up: deps sysdeps binaries argocd  ## bootstrap the local profile end to end
 down: deps  ## stop the local profile's cluster and remove its state
 	$(BIN)/invoke down --profile local
 
-test: deps sysdeps binaries argocd  ## the whole suite: unit, providers, integration on a real control plane
-	$(BIN)/pytest $(PYTEST_ARGS)
+test: deps sysdeps binaries argocd  ## unit, providers, integration on a real control plane (not the Docker tier)
+	$(BIN)/pytest --ignore=tests/docker $(PYTEST_ARGS)
+
+e2e: deps  ## the Docker tier: real kind and k3d clusters in a sealed network namespace (root; builds its images once)
+	bash toolchain/docker-tier.sh start
+	bash toolchain/docker-tier.sh run -- $(BIN)/pytest tests/docker $(PYTEST_ARGS); \
+	  rc=$$?; bash toolchain/docker-tier.sh stop; exit $$rc
+
+tier-images:  ## build (or list, when built) every image of the Docker tier
+	bash toolchain/images/build.sh
 
 lint: deps  ## ruff, mypy --strict, the import rules (one seam per outside world), and every test module collects
 	$(BIN)/ruff check .

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import fakelib
 
@@ -35,6 +36,9 @@ def main(argv: list[str]) -> None:
     create.add_argument("--api-port")
     create.add_argument("--kubeconfig-update-default", default="true")
     create.add_argument("--kubeconfig-switch-context", default="true")
+    create.add_argument("--k3s-arg", action="append", default=[])
+    create.add_argument("--no-lb", action="store_true")
+    create.add_argument("--registry-config")
     for verb in ("start", "stop"):
         one = cluster.add_parser(verb)
         one.add_argument("name")
@@ -83,11 +87,16 @@ def cluster_create(args: argparse.Namespace) -> None:
     if args.name in clusters:
         fakelib.fail(f"FATA[0000] Failed to create cluster '{args.name}' because a cluster "
                      "with that name already exists")
+    if args.registry_config and not Path(args.registry_config).is_file():
+        # k3d v5.9 reads the file before anything else
+        fakelib.fail(f"FATA[0000] failed to read registry config file "
+                     f"'{args.registry_config}': no such file or directory")
     host, _, port = (args.api_port or "").rpartition(":")
     entry = {
         "servers": args.servers, "agents": args.agents, "image": args.image,
         "host": host or "0.0.0.0", "port": int(port) if port else fakelib.free_port(),
-        "subnet": f"172.{19 + len(clusters)}.0.0/16",
+        "subnet": f"172.{19 + len(clusters)}.0.0/16", "k3s_args": args.k3s_arg,
+        "load_balancer": not args.no_lb,
         "nodes": [f"k3d-{args.name}-server-{i}" for i in range(args.servers)]
         + [f"k3d-{args.name}-agent-{i}" for i in range(args.agents)],
     }
