@@ -86,7 +86,8 @@ def _path(value: str) -> Path | None:
     from_="run this stage and every stage after it",
     report="where to write the JSON report (default: the profile's state directory)",
     junit="also write a JUnit XML report here",
-    recreate="reinstall k3s on a server whose configuration drifted (restarts its cluster)",
+    recreate="reinstall k3s on a server whose configuration drifted (restarts its cluster); "
+    "delete and create again a kind or k3d cluster this profile made whose shape changed",
 )
 def up(
     c: Context,
