@@ -13,13 +13,16 @@ say() { printf '  %s\n' "$*" >&2; }
 # (cached by suite and package list: the same list is built once).
 debian_rootfs() {
   local out=$1; shift
-  local key; key=$(printf '%s\n' "$DEBIAN_SUITE" "$@" | sha256sum | cut -c1-12)
+  local key; key=$(printf '%s\n' "$DEBIAN_SUITE" merged-usr-hook "$@" | sha256sum | cut -c1-12)
   local cached="$IMAGE_DIR/debian/$DEBIAN_SUITE-$key.tar"
   if [[ ! -s $cached ]]; then
     say "debian $DEBIAN_SUITE rootfs with: $* (mmdebstrap, first time: 1-3 min)"
     mkdir -p "$IMAGE_DIR/debian"
     local include; include=$(IFS=,; echo "$*")
+    # The merged-usr hook installs usr-is-merged; without it apt meets init-system-helpers'
+    # "usrmerge | usr-is-merged" with usrmerge, which brings 50 MB of perl into every image.
     mmdebstrap --quiet --format=tar --variant=minbase ${include:+--include="$include"} \
+      --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
       --customize-hook='rm -rf "$1"/var/cache/apt/archives/*.deb "$1"/var/lib/apt/lists/*' \
       "$DEBIAN_SUITE" "$cached.part" >&2
     mv "$cached.part" "$cached"
@@ -31,7 +34,7 @@ debian_rootfs() {
 # once per module and version (kept under $GO_OUT).
 go_install_into() {
   local dir=$1 pkg=$2; shift 2
-  local name=${pkg%@*}; name=${name##*/}
+  local name=${pkg%@*}; name=${name%/v[0-9]*}; name=${name##*/}
   local key; key=$(printf '%s\n' "$pkg" "$@" "${CGO_ENABLED:-0}" | sha256sum | cut -c1-12)
   local cached="$GO_OUT/$name-$key"
   if [[ ! -x $cached/$name ]]; then
