@@ -18,11 +18,11 @@ METALLB_LDFLAGS="-s -w -X go.universe.tf/metallb/internal/version.gitCommit=$MET
 IMAGE_VERSION="metallb controller $METALLB_VERSION $METALLB_GIT_COMMIT platformlib-$PLATFORM_LIB_KEY"
 IMAGE_REFS=("quay.io/metallb/controller:$METALLB_VERSION")
 IMAGE_PUSH=1
-IMAGE_CHANGES=("${PLATFORM_DISTROLESS_ENV[@]}" 'ENTRYPOINT ["/controller"]')
+IMAGE_CHANGES=("${DISTROLESS_ENV[@]}" 'ENTRYPOINT ["/controller"]')
 
 build_rootfs() {
   local dir=$1 src
-  static_base_into "$dir"
+  distroless_into "$dir"
   CGO_ENABLED=0 go_install_into "$dir" "go.universe.tf/metallb/controller@$METALLB_VERSION" -ldflags "$METALLB_LDFLAGS"
   go mod download "go.universe.tf/metallb@$METALLB_VERSION" >&2
   src=$(go mod download -json "go.universe.tf/metallb@$METALLB_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')

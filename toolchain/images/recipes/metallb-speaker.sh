@@ -18,11 +18,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/metallb-controller.sh"
 IMAGE_VERSION="metallb speaker $METALLB_VERSION $METALLB_GIT_COMMIT platformlib-$PLATFORM_LIB_KEY controller-recipe-$(sha256sum "$(dirname "${BASH_SOURCE[0]}")/metallb-controller.sh" | cut -c1-12)"
 IMAGE_REFS=("quay.io/metallb/speaker:$METALLB_VERSION")
 IMAGE_PUSH=1
-IMAGE_CHANGES=("${PLATFORM_DISTROLESS_ENV[@]}" 'ENTRYPOINT ["/speaker"]')
+IMAGE_CHANGES=("${DISTROLESS_ENV[@]}" 'ENTRYPOINT ["/speaker"]')
 
 build_rootfs() {
   local dir=$1 src m=go.universe.tf/metallb
-  static_base_into "$dir"
+  distroless_into "$dir"
   CGO_ENABLED=0 go_install_into "$dir" "$m/speaker@$METALLB_VERSION" -ldflags "$METALLB_LDFLAGS"
   CGO_ENABLED=0 go_install_into "$dir" "$m/frr-tools/cp-tool@$METALLB_VERSION" -ldflags "$METALLB_LDFLAGS"
   # upstream: go build -o /build/frr-metrics frr-tools/metrics/exporter.go

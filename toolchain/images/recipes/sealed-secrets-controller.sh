@@ -18,12 +18,12 @@ SEALED_SECRETS_VERSION=v0.36.6
 IMAGE_VERSION="sealed-secrets controller $SEALED_SECRETS_VERSION platformlib-$PLATFORM_LIB_KEY"
 IMAGE_REFS=("docker.io/bitnami/sealed-secrets-controller:${SEALED_SECRETS_VERSION#v}")
 IMAGE_PUSH=1
-IMAGE_CHANGES=("${PLATFORM_DISTROLESS_ENV[@]}" 'USER 1001' 'EXPOSE 8080/tcp' 'EXPOSE 8081/tcp'
+IMAGE_CHANGES=("${DISTROLESS_ENV[@]}" 'USER 1001' 'EXPOSE 8080/tcp' 'EXPOSE 8081/tcp'
   'ENTRYPOINT ["controller"]')
 
 build_rootfs() {
   local dir=$1
-  static_base_into "$dir" 'sealed-secrets:x:1001:1001:sealed-secrets:/nonexistent:/sbin/nologin'
+  distroless_into "$dir" 'sealed-secrets:x:1001:1001:sealed-secrets:/nonexistent:/sbin/nologin'
   CGO_ENABLED=0 go_install_into "$dir/usr/local/bin" \
     "github.com/bitnami-labs/sealed-secrets/cmd/controller@$SEALED_SECRETS_VERSION" \
     -ldflags "-s -w -X main.VERSION=${SEALED_SECRETS_VERSION#v}"
