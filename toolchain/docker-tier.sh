@@ -207,6 +207,9 @@ load_images() {
       done
     )
   done
+  # Images a newer version replaced lose their names; they only take disk, which the nodes'
+  # kubelets watch (DiskPressure).
+  docker_ image prune -f >/dev/null
 }
 
 cmd_start() {
@@ -272,8 +275,8 @@ cmd_stop() {
     local pids; pids=$(ip netns pids "$NETNS" 2>/dev/null || true)
     [[ -z $pids ]] || kill -9 $pids 2>/dev/null || true
   fi
-  grep -o " $RUN_DIR/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-  grep -o " $DATA/engine/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  unmount_under "$RUN_DIR"
+  unmount_under "$DATA/engine"
   if ns_exists; then ip netns delete "$NETNS"; fi
   if [[ -e $RUN_DIR/created-run-netns ]] && [[ -d /run/netns ]] && [[ -z $(ls -A /run/netns) ]]; then
     umount /run/netns 2>/dev/null || true; rmdir /run/netns 2>/dev/null || true
@@ -282,6 +285,13 @@ cmd_stop() {
   remove_cgroups
   rm -rf "$RUN_DIR"
   say "docker tier stopped"
+}
+
+unmount_under() {  # DIR: every mount below DIR, deepest first
+  local m
+  { grep -o " $1/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do
+    umount -l "$m" 2>/dev/null || true
+  done
 }
 
 remove_cgroups() {

@@ -38,12 +38,15 @@ pytestmark = [pytest.mark.docker, pytest.mark.timeout(1200)]
 # nor traefik's chart: one node, a bridge CNI, no traefik (docs/docker-tier.md). One server and
 # no agents also because two nodes do not fit 2 cores beside the rest. No load balancer
 # container: its nginx + confd image is not built here. conntrack-max-per-core=0: kube-proxy
-# may not write the VM-wide nf_conntrack_max from a node's namespace (k3d #612).
+# may not write the VM-wide nf_conntrack_max from a node's namespace (k3d #612). Eviction at 1%:
+# the node shares this machine's disk with the builds' caches, and kubelet's default (15% free)
+# would taint it DiskPressure.
 TIER_K3D = {
     "servers": 1, "agents": 0, "load_balancer": False,
     "k3s_args": ["--disable=traefik", "--disable=metrics-server", "--disable=local-storage",
                  "--flannel-backend=none", "--disable-network-policy",
-                 "--kube-proxy-arg=conntrack-max-per-core=0"],
+                 "--kube-proxy-arg=conntrack-max-per-core=0",
+                 "--kubelet-arg=eviction-hard=imagefs.available<1%,nodefs.available<1%"],
 }
 
 

@@ -37,9 +37,21 @@ from tests.docker.tier import (
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1500)]
 
 
+# The node shares this machine's disk with the builds' caches; kubelet's default eviction (15%
+# free) would taint it DiskPressure.
+EVICTION_PATCH = (
+    "kind: KubeletConfiguration\n"
+    "evictionHard: {imagefs.available: 1%, nodefs.available: 1%, nodefs.inodesFree: 1%}\n"
+)
+
+
 def kind_profile(directory: Path, name: str) -> Path:
+    config = directory / "kind-cluster.yaml"
+    config.write_text(yaml.safe_dump({"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4",
+                                      "kubeadmConfigPatches": [EVICTION_PATCH]}))
     return write_profile(directory, "tierkind", {
-        "extends": "kind", "cluster": {"name": name}, "components": PLATFORM_OFF,
+        "extends": "kind", "cluster": {"name": name, "kind": {"config": str(config)}},
+        "components": PLATFORM_OFF,
     })
 
 
@@ -129,7 +141,8 @@ def hand_made(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, P
     config = directory / "kind-by-hand.yaml"
     config.write_text(yaml.safe_dump({  # what a user on a cgroup v1 host adds for kubelet 1.35+
         "kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4",
-        "kubeadmConfigPatches": ["kind: KubeletConfiguration\nfailCgroupV1: false\n"],
+        "kubeadmConfigPatches": ["kind: KubeletConfiguration\nfailCgroupV1: false\n",
+                                 EVICTION_PATCH],
     }))
     try:
         tool("kind", "create", "cluster", "--name", name, "--image",

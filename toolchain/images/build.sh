@@ -31,7 +31,7 @@ build_one() {
   local name=$1 out tmp start
   out=$(image_path "$name")
   if [[ -s $out/rootfs.tar && -f $out/meta.sh ]]; then
-    echo "$name: built ($out)"; return
+    echo "$name: built ($out)"; prune_older "$name" "$out"; return
   fi
   start=$(date +%s)
   echo "$name: building"
@@ -50,6 +50,16 @@ build_one() {
   rm -rf "$tmp/rootfs"
   rm -rf "$out"; mv "$tmp" "$out"
   echo "$name: built in $(( $(date +%s) - start ))s ($(du -sh "$out/rootfs.tar" | cut -f1))"
+  prune_older "$name" "$out"
+}
+
+prune_older() {  # NAME KEPT: remove NAME's images of other versions (disk is the tier's limit)
+  local name=$1 kept=$2 old
+  for old in "$IMAGE_DIR/$name"-*; do
+    [[ $old != "$kept" && $(basename "$old") =~ ^$name-[0-9a-f]{12}(\.tmp)?$ ]] || continue
+    echo "$name: removing $(basename "$old") (an older version)"
+    rm -rf "$old"
+  done
 }
 
 all_recipes() { for f in "$here"/recipes/*.sh; do basename "$f" .sh; done; }
