@@ -155,7 +155,9 @@ http:
   addr: 0.0.0.0:$REGISTRY_PORT
 EOF
   say "starting the registry on $REGISTRY_ADDR:$REGISTRY_PORT"
-  OTEL_TRACES_EXPORTER=none in_ns setsid "$TOOLS/registry-$REGISTRY_VERSION" serve "$RUN_DIR/registry.yml" \
+  # nsenter and setsid exec in turn, so $! is the registry itself (a function would add a shell).
+  OTEL_TRACES_EXPORTER=none nsenter --net="/run/netns/$NETNS" -- \
+    setsid "$TOOLS/registry-$REGISTRY_VERSION" serve "$RUN_DIR/registry.yml" \
     > "$RUN_DIR/registry.log" 2>&1 < /dev/null &
   echo $! > "$RUN_DIR/registry.pid"
   local i

@@ -47,9 +47,14 @@ def routes() -> list[dict[str, Any]]:
 
 
 def own_networks_now() -> list[ipaddress.IPv4Network]:
-    """The namespace's directly connected networks: its bridges (no gateway, no default)."""
-    return [ipaddress.IPv4Network(r["dst"]) for r in routes()
-            if r["dst"] != "default" and "gateway" not in r]
+    """The namespace's directly connected networks (its bridges: no gateway, no default) and
+    its own addresses (the registry's, on loopback)."""
+    shown = subprocess.run(["ip", "-j", "-4", "addr", "show"], capture_output=True, text=True,
+                           check=True).stdout
+    own = [ipaddress.IPv4Network(f"{a['local']}/32") for link in json.loads(shown or "[]")
+           for a in link.get("addr_info", [])]
+    return own + [ipaddress.IPv4Network(r["dst"]) for r in routes()
+                  if r["dst"] != "default" and "gateway" not in r]
 
 
 def docker(
@@ -92,7 +97,7 @@ class Run:
 
 def invoke(command: str, profile: Path, *sets: str, **options: Any) -> Run:
     out, err = io.StringIO(), io.StringIO()
-    inv = app.Invocation(profile=str(profile), sets=sets, log_format="plain", out=out, err=err,
+    inv = app.Invocation(profile=str(profile), sets=sets, log_format="console", out=out, err=err,
                          **options)
     commands: dict[str, Callable[[app.Invocation], int]] = {
         "up": app.up, "down": app.down, "plan": app.plan, "status": app.status,
