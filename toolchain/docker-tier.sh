@@ -125,6 +125,9 @@ restore_sysctls() {
 start_engine() {
   if engine_up; then return; fi
   local d=$DATA/engine
+  # An engine that died (killed, machine stopped) leaves its socket, pid file and mounts.
+  unmount_under "$RUN_DIR/exec"
+  rm -f "$SOCK" "$RUN_DIR/docker.pid"
   mkdir -p "$d" "$RUN_DIR/exec"
   say "starting dockerd in namespace $NETNS"
   # --iptables=false: nothing to NAT to, and no rules in the namespace to clean up; published
