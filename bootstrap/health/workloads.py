@@ -20,6 +20,10 @@ CRASHING = frozenset({"CrashLoopBackOff"})
 # ... or once they have lasted the caller's grace period (an image or a Secret may still appear).
 # Argo CD (health_pod.go) calls any ``Err*``, ``*Error`` or ``*BackOff`` reason Degraded too.
 STUCK = frozenset({"ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError"})
+CRASH_RESTARTS = 3
+"""Restarts after which a container in CrashLoopBackOff fails its workload. Fewer are waited
+on: on a cluster just made a controller often crashes once or twice before its Service routes
+exist (MetalLB's controller: `dial tcp 10.96.0.1:443: i/o timeout`), and Kubernetes restarts it."""
 # kstatus fails a pod Unschedulable for 15 s; we wait at least that, or the grace if longer.
 UNSCHEDULABLE_SECONDS = 15.0
 
@@ -282,7 +286,11 @@ def pod_stall(pod: Obj, now: float, grace: float) -> Health | None:
         if waiting_state.get("message"):
             detail += f": {waiting_state['message']}"
         if reason in CRASHING:
-            return failed(detail[:300])
+            restarts = int(cs.get("restartCount") or 0)
+            if restarts >= CRASH_RESTARTS:
+                return failed(f"{detail} (restarted {restarts} times)"[:300])
+            return waiting(f"{detail} (restarted {restarts} times; a fresh cluster's first "
+                           f"crashes are often a race, {CRASH_RESTARTS} fail)"[:300])
         if _stuck(reason):
             return after_grace(detail, _started(pod, cs), now, grace)
     scheduled = conditions(pod).get("PodScheduled") or {}

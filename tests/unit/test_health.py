@@ -63,9 +63,11 @@ def pod(
     ready: bool = True,
     policy: str = "Always",
     init: bool = False,
+    restarts: int = 0,
     **status: Any,
 ) -> dict:
-    container: dict[str, Any] = {"name": "app", "ready": ready, "state": {"running": {}}}
+    container: dict[str, Any] = {"name": "app", "ready": ready, "state": {"running": {}},
+                                 "restartCount": restarts}
     if waiting:
         container["state"] = {"waiting": {"reason": waiting, "message": "details"}}
     body: dict[str, Any] = {
@@ -431,14 +433,20 @@ ROWS: list[tuple[str, dict | None, str, str]] = [
         "Pod failed: Error",
     ),
     (
-        "CrashLoopBackOff fails at once",
-        pod(waiting="CrashLoopBackOff", started=1, ready=False),
+        "CrashLoopBackOff fails once restarted 3 times, grace or not",
+        pod(waiting="CrashLoopBackOff", started=1, ready=False, restarts=3),
         "Failed",
-        "container app: CrashLoopBackOff",
+        "container app: CrashLoopBackOff: details (restarted 3 times)",
+    ),
+    (
+        "a first crash is waited on: Kubernetes restarts it",
+        pod(waiting="CrashLoopBackOff", started=1, ready=False, restarts=1),
+        "InProgress",
+        "container app: CrashLoopBackOff: details (restarted 1 times",
     ),
     (
         "init container in CrashLoopBackOff",
-        pod(waiting="CrashLoopBackOff", init=True, ready=False),
+        pod(waiting="CrashLoopBackOff", init=True, ready=False, restarts=5),
         "Failed",
         "CrashLoopBackOff",
     ),
@@ -654,7 +662,8 @@ def test_now_may_be_epoch_seconds_instead_of_a_datetime() -> None:
 def test_stalled_pods_names_only_the_pods_that_waiting_cannot_fix() -> None:
     pods = [
         pod() | {"metadata": {"name": "fine", "namespace": "ns"}},
-        pod(waiting="CrashLoopBackOff") | {"metadata": {"name": "crash", "namespace": "ns"}},
+        pod(waiting="CrashLoopBackOff", restarts=3)
+        | {"metadata": {"name": "crash", "namespace": "ns"}},
         pod(waiting="ErrImagePull", started=5) | {"metadata": {"name": "young", "namespace": "ns"}},
         pod(waiting="ErrImagePull", started=300) | {"metadata": {"name": "old", "namespace": "ns"}},
     ]

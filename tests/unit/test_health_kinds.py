@@ -230,12 +230,12 @@ def test_a_daemonset_fails_through_its_stalled_pods_never_by_itself() -> None:
         status={
             "phase": "Running",
             "containerStatuses": [
-                {"name": "agent", "state": {"waiting": {"reason": "CrashLoopBackOff"}}}
+                {"name": "agent", "state": {"waiting": {"reason": "CrashLoopBackOff"}}, "restartCount": 3}
             ],
         },
     )
     found = health.stalled_pods(health.pods_of(workload, [crashing]), NOW, GRACE)
-    assert found == ["Pod ns/x: container agent: CrashLoopBackOff"]
+    assert found == ["Pod ns/x: container agent: CrashLoopBackOff (restarted 3 times)"]
 
 
 def test_replicasets_have_their_pods_checked_for_stalls_too() -> None:

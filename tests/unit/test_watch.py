@@ -204,7 +204,7 @@ def test_a_deployment_whose_pods_crash_fails_fast_naming_the_pod() -> None:
         "status": {
             "phase": "Running",
             "containerStatuses": [
-                {"name": "app", "state": {"waiting": {"reason": "CrashLoopBackOff"}}}
+                {"name": "app", "state": {"waiting": {"reason": "CrashLoopBackOff"}}, "restartCount": 3}
             ],
         },
     }
