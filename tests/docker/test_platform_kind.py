@@ -6,6 +6,7 @@ the module: the whole platform on one node takes about three minutes on 2 cores.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import os
 import subprocess
@@ -18,12 +19,12 @@ import yaml
 from kubernetes import client
 
 from bootstrap.artifacts import pins
-from bootstrap.profile import loader
 from tests.docker.test_real_kind import EVICTION_PATCH
 from tests.docker.tier import (
     PROBE_IMAGE,
     Probe,
     api,
+    docker,
     invoke,
     last_report,
     tool,
@@ -163,8 +164,10 @@ def test_the_platform_runs_as_real_pods_every_one_ready_but_the_unbuildable_dex(
 def test_a_load_balancer_address_from_the_kind_network_answers_from_the_tier(
     platform: Path,
 ) -> None:
-    lb_range = str(loader.load(str(platform)).cluster.lb_range or "")
     with api(kubeconfig(platform)) as c:
+        pool = client.CustomObjectsApi(c).get_namespaced_custom_object(
+            "metallb.io", "v1beta1", "metallb-system", "ipaddresspools", "default")
+        lb_range = pool["spec"]["addresses"][0]  # taken from the kind network by cluster_kind
         apps, core = client.AppsV1Api(c), client.CoreV1Api(c)
         labels = {"app": "cb-web"}
         apps.create_namespaced_deployment("default", {
@@ -185,8 +188,11 @@ def test_a_load_balancer_address_from_the_kind_network_answers_from_the_tier(
             return (ingress.ingress or [None])[0] and ingress.ingress[0].ip
 
         ip = wait_for("a LoadBalancer address", address, timeout=180)
-    first, _, last = (loader.load(str(platform)).cluster.lb_range or "-").partition("-")
+    first, _, last = lb_range.partition("-")
     assert _octets(first) <= _octets(ip) <= _octets(last), (ip, lb_range)
+    kind_subnets = docker("network", "inspect", "kind", "--format",
+                          "{{range .IPAM.Config}}{{.Subnet}} {{end}}").stdout.split()
+    assert any(ipaddress.ip_address(ip) in ipaddress.ip_network(net) for net in kind_subnets)
     page = wait_for("the page through the LoadBalancer address",
                     Probe({}, ip, 80).get, timeout=120)
     assert "clusterboot probe" in page
