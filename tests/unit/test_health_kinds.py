@@ -230,7 +230,8 @@ def test_a_daemonset_fails_through_its_stalled_pods_never_by_itself() -> None:
         status={
             "phase": "Running",
             "containerStatuses": [
-                {"name": "agent", "state": {"waiting": {"reason": "CrashLoopBackOff"}}, "restartCount": 3}
+                {"name": "agent", "restartCount": 3,
+                 "state": {"waiting": {"reason": "CrashLoopBackOff"}}}
             ],
         },
     )

@@ -204,7 +204,8 @@ def test_a_deployment_whose_pods_crash_fails_fast_naming_the_pod() -> None:
         "status": {
             "phase": "Running",
             "containerStatuses": [
-                {"name": "app", "state": {"waiting": {"reason": "CrashLoopBackOff"}}, "restartCount": 3}
+                {"name": "app", "restartCount": 3,
+                 "state": {"waiting": {"reason": "CrashLoopBackOff"}}}
             ],
         },
     }
