@@ -4,7 +4,7 @@
 #
 #   bash toolchain/docker-tier.sh start            # install, build, start the engine and registry, load images
 #   bash toolchain/docker-tier.sh status           # what runs, where, which images are loaded
-#   bash toolchain/docker-tier.sh run -- CMD...    # CMD inside the namespace, DOCKER_HOST set, kind/k3d on PATH
+#   bash toolchain/docker-tier.sh run -- CMD...    # CMD inside the namespace: DOCKER_HOST set, kind, k3d and .venv on PATH
 #   bash toolchain/docker-tier.sh stop             # remove every container, stop everything, restore sysctls
 #
 # Why a namespace: this machine forwards packets (ip_forward=1), so an engine on the host network
@@ -250,8 +250,11 @@ cmd_status() {
 
 cmd_run() {
   ns_exists && engine_up || die "the tier is not running: bash toolchain/docker-tier.sh start"
-  local rundir=$RUN_DIR
-  in_ns env DOCKER_HOST="unix://$SOCK" PATH="$TOOLS:$PATH" \
+  local rundir=$RUN_DIR path=$TOOLS:$PATH venv
+  # This checkout's virtualenv (`make deps`), so `run -- invoke up ...` works as in the README.
+  venv=$(cd "$here/.." && pwd)/.venv/bin
+  [[ -x $venv/invoke ]] && path=$TOOLS:$venv:$PATH
+  in_ns env DOCKER_HOST="unix://$SOCK" PATH="$path" \
     CLUSTERBOOT_REGISTRY_MIRROR="http://$REGISTRY_ADDR:$REGISTRY_PORT" \
     CLUSTERBOOT_DOCKER_TIER="$rundir" "$@"
 }
