@@ -185,8 +185,18 @@ class ArgoCD(PlatformComponent):
         names = ", ".join(how.ready_names(workloads))
         return Verdict.passed(
             f"{len(crds)} CRDs Established; {names} ready; AppProject default "
-            "present; Application health check in argocd-cm"
+            "present; Application health check in argocd-cm" + self._ungated_note(ctx, docs)
         )
+
+    def _ungated_note(self, ctx: Context, docs: list[setup.Doc]) -> str:
+        """What of the rest of the install is not ready (dex without its image, say): nothing
+        clusterboot needs, so it does not wait, but a user should not have to find it."""
+        if ctx.profile.components.argocd.mode != "manifests":
+            return ""  # as processes, only the gated components run
+        others = install.readiness(ctx, setup.ungated_workloads(docs, self.namespace(ctx)))
+        if others.ok:
+            return ""
+        return f"; not waited for, and not ready: {'; '.join((others.why, *others.blocking))}"
 
     def _not_ready(self, ctx: Context, ready: Verdict) -> Verdict:
         """Pods that lost the argocd-redis Secret race make the engine plan again (the plan

@@ -27,6 +27,7 @@ from tests.docker.tier import (
     docker,
     invoke,
     last_report,
+    stage_of,
     tool,
     unique,
     wait_for,
@@ -156,9 +157,11 @@ def test_the_platform_runs_as_real_pods_every_one_ready_but_the_unbuildable_dex(
         for pod in matching:
             statuses = pod["status"]["containerStatuses"]
             assert all(s["containerID"].startswith("containerd://") for s in statuses), pod
-    report = last_report(platform)
-    assert {s["name"]: s["status"] for s in report["stages"]}["argocd"] in {"changed",
-                                                                          "unchanged"}
+    argocd = stage_of(last_report(platform), "argocd")
+    assert argocd["status"] in {"changed", "unchanged"}, argocd
+    # dex has no image here: not waited for, and said so
+    assert "not waited for, and not ready" in argocd["why"], argocd
+    assert "argocd-dex-server" in argocd["why"], argocd
 
 
 def test_a_load_balancer_address_from_the_kind_network_answers_from_the_tier(

@@ -645,3 +645,14 @@ def test_the_sync_timeout_goes_into_argocd_cmd_params_cm_unless_already_set(
     params = install.find(prepared, "ConfigMap", setup.PARAMS) or {}
     assert (params.get("data") or {}).get(setup.SYNC_TIMEOUT_KEY) == expected
     assert setup.sync_timeout(prepared) == int(expected or 0)
+
+
+def test_the_installs_other_workloads_are_not_waited_for_but_named() -> None:
+    docs = upstream_like.argocd("v3.2.11")
+
+    ungated = setup.ungated_workloads(docs, "argocd")
+
+    names = {ref.name for ref in ungated}
+    assert names == {"argocd-applicationset-controller"}
+    assert names.isdisjoint({ref.name for ref in setup.gated_workloads(docs, "argocd")})
+    assert all(ref.namespace == "argocd" for ref in ungated)

@@ -160,6 +160,21 @@ def gated_workloads(docs: Iterable[Doc], namespace: str) -> list[ObjectRef]:
     ]
 
 
+ROLLED_OUT = {("apps", "Deployment"), ("apps", "StatefulSet"), ("apps", "DaemonSet")}
+
+
+def ungated_workloads(docs: Iterable[Doc], namespace: str) -> list[ObjectRef]:
+    """The manifest's other workloads (dex, notifications, applicationset): clusterboot does
+    not wait for them, but says so when one is not ready."""
+    docs = list(docs)
+    gated = set(gated_workloads(docs, namespace))
+    return [
+        ref
+        for ref in (install.ref_of(d, namespace) for d in docs if install.kind_of(d) in ROLLED_OUT)
+        if ref not in gated
+    ]
+
+
 def default_project(namespace: str) -> Doc:
     """AppProject default as argocd-server creates it at startup (server.go
     ``initializeDefaultProject``): for clusters where no server process runs."""
