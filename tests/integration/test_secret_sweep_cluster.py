@@ -170,7 +170,8 @@ def test_secrets_through_every_path_appear_only_in_the_0600_files_they_belong_in
                     "sealed_secrets": {"enabled": False},
                     "argocd": {"enabled": False, "namespace": namespace},
                 },
-                "root_app": {
+                "root_app": {  # explicitly on: Argo CD is disabled, the sweep needs the root
+                    "enabled": True,
                     "name": "root",
                     "repo_url": "https://git.example.invalid/platform.git",
                     "credentials": {

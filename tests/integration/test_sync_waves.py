@@ -87,7 +87,8 @@ class Bed:
                 "metallb": {"enabled": False},
                 "sealed_secrets": {"enabled": False},
             },
-            "root_app": {
+            "root_app": {  # explicitly on: Argo CD is the simulator already in the cluster
+                "enabled": True,
                 "name": self.root,
                 "repo_url": REPO_URL,
                 "target_revision": "main",

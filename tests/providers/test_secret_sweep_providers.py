@@ -76,7 +76,8 @@ def with_root_app(path: Path, **cluster: Any) -> Path:
     """The profile at ``path`` with a private root app (and ``cluster`` settings merged)."""
     body = yaml.safe_load(path.read_text())
     body["cluster"] = {**body["cluster"], **cluster}
-    body["root_app"] = {
+    body["root_app"] = {  # explicitly on: the platform is off, the sweep needs the root
+        "enabled": True,
         "name": "root",
         "repo_url": "https://git.example.invalid/platform.git",
         "credentials": {
