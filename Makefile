@@ -15,7 +15,7 @@ down: deps  ## stop the local profile's cluster and remove its state
 test: deps sysdeps binaries argocd  ## unit, providers, integration on a real control plane (not the Docker tier)
 	$(BIN)/pytest --ignore=tests/docker $(PYTEST_ARGS)
 
-e2e: deps  ## the Docker tier: real kind and k3d clusters in a sealed network namespace (root; builds its images once)
+e2e: deps binaries argocd  ## the Docker tier: real kind and k3d clusters in a sealed network namespace (root; builds its images once)
 	bash toolchain/docker-tier.sh start
 	bash toolchain/docker-tier.sh run -- $(BIN)/pytest tests/docker $(PYTEST_ARGS); \
 	  rc=$$?; bash toolchain/docker-tier.sh stop; exit $$rc
