@@ -15,20 +15,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client
 
 from bootstrap.artifacts import pins
-from tests.docker.test_real_kind import EVICTION_PATCH
 from tests.docker.tier import (
     PROBE_IMAGE,
     Probe,
     api,
+    created_by_up,
     docker,
     invoke,
+    kind_config,
     last_report,
     stage_of,
-    tool,
     unique,
     wait_for,
     write_profile,
@@ -70,9 +69,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory,
     directory = tmp_path_factory.mktemp("platform")
     name = unique("cb-plat")
     chart = pins.DEFAULT_CHARTS[("sealed_secrets", "v0.36.6")]
-    config = directory / "kind-cluster.yaml"
-    config.write_text(yaml.safe_dump({"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4",
-                                      "kubeadmConfigPatches": [EVICTION_PATCH]}))
+    config = kind_config(directory)
     profile = write_profile(directory, "tierplatform", {
         "extends": "kind",
         "cluster": {"name": name, "kind": {"config": str(config)}},
@@ -89,12 +86,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory,
     })
     # helm renders the chart; a user has it on PATH, here it is the one `make argocd` built.
     monkeypatch_module.setenv("PATH", f"{ARGOCD}:{os.environ['PATH']}")
-    run = invoke("up", profile)
-    try:
-        assert run.code == 0, run
+    with created_by_up(profile, ["kind", "delete", "cluster", "--name", name]):
         yield profile
-    finally:
-        tool("kind", "delete", "cluster", "--name", name, check=False)
 
 
 @pytest.fixture(scope="module")

@@ -19,16 +19,17 @@ from stages.cluster_common import lb_range_from_subnet
 from stages.cluster_k3d import ClusterK3d
 from tests.docker.tier import (
     PLATFORM_OFF,
+    assert_probe_runs_and_answers,
+    assert_rerun_is_a_no_op,
     containers_of,
+    created_by_up,
     docker,
     invoke,
     last_report,
     network_exists,
-    run_probe,
     stage_of,
     tool,
     unique,
-    wait_for,
     write_profile,
 )
 
@@ -63,12 +64,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A k3d cluster made by `up`, for the module; deleted whatever the tests did."""
     name = unique("cb-k3d")
     profile = k3d_profile(tmp_path_factory.mktemp("k3d"), name)
-    run = invoke("up", profile)
-    try:
-        assert run.code == 0, run
+    with created_by_up(profile, ["k3d", "cluster", "delete", name]):
         yield profile
-    finally:
-        tool("k3d", "cluster", "delete", name, check=False)
 
 
 def cluster_name(profile: Path) -> str:
@@ -91,19 +88,11 @@ def test_up_creates_a_ready_k3s_node_and_a_private_kubeconfig(cluster: Path) -> 
 
 
 def test_a_pod_really_runs_and_answers_through_its_node_port(cluster: Path) -> None:
-    probe = run_probe(cluster.parent / "state" / "kubeconfig")
-
-    container_id = probe.pod["status"]["containerStatuses"][0]["containerID"]
-    assert container_id.startswith("containerd://"), container_id
-    assert "clusterboot probe" in wait_for("the probe page", probe.get, timeout=60)
+    assert_probe_runs_and_answers(cluster.parent / "state" / "kubeconfig")
 
 
 def test_a_second_up_is_a_no_op(cluster: Path) -> None:
-    run = invoke("up", cluster)
-
-    assert run.code == 0, run
-    stage = stage_of(last_report(cluster), "cluster_k3d")
-    assert (stage["status"], stage["changes"]) == ("unchanged", []), stage
+    assert_rerun_is_a_no_op(cluster, "cluster_k3d")
 
 
 def test_the_lb_range_comes_from_the_clusters_docker_network(cluster: Path) -> None:

@@ -21,36 +21,28 @@ from stages.cluster_kind import ClusterKind
 from tests.docker.tier import (
     PLATFORM_OFF,
     api,
+    assert_probe_runs_and_answers,
+    assert_rerun_is_a_no_op,
     containers_of,
+    created_by_up,
     docker,
     invoke,
+    kind_config,
     last_report,
     network_exists,
-    run_probe,
     stage_of,
     tool,
     unique,
-    wait_for,
     write_profile,
 )
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1500)]
 
 
-# The node shares this machine's disk with the builds' caches; kubelet's default eviction (15%
-# free) would taint it DiskPressure.
-EVICTION_PATCH = (
-    "kind: KubeletConfiguration\n"
-    "evictionHard: {imagefs.available: 1%, nodefs.available: 1%, nodefs.inodesFree: 1%}\n"
-)
-
-
 def kind_profile(directory: Path, name: str) -> Path:
-    config = directory / "kind-cluster.yaml"
-    config.write_text(yaml.safe_dump({"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4",
-                                      "kubeadmConfigPatches": [EVICTION_PATCH]}))
     return write_profile(directory, "tierkind", {
-        "extends": "kind", "cluster": {"name": name, "kind": {"config": str(config)}},
+        "extends": "kind",
+        "cluster": {"name": name, "kind": {"config": str(kind_config(directory))}},
         "components": PLATFORM_OFF,
     })
 
@@ -59,12 +51,8 @@ def kind_profile(directory: Path, name: str) -> Path:
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     name = unique("cb-kind")
     profile = kind_profile(tmp_path_factory.mktemp("kind"), name)
-    run = invoke("up", profile)
-    try:
-        assert run.code == 0, run
+    with created_by_up(profile, ["kind", "delete", "cluster", "--name", name]):
         yield profile
-    finally:
-        tool("kind", "delete", "cluster", "--name", name, check=False)
 
 
 def cluster_name(profile: Path) -> str:
@@ -93,19 +81,11 @@ def test_up_creates_a_ready_node_from_the_pinned_image_and_a_private_kubeconfig(
 def test_a_pod_pulled_through_the_mirror_really_runs_and_answers_through_its_node_port(
     cluster: Path,
 ) -> None:
-    probe = run_probe(cluster.parent / "state" / "kubeconfig")
-
-    container_id = probe.pod["status"]["containerStatuses"][0]["containerID"]
-    assert container_id.startswith("containerd://"), container_id
-    assert "clusterboot probe" in wait_for("the probe page", probe.get, timeout=60)
+    assert_probe_runs_and_answers(cluster.parent / "state" / "kubeconfig")
 
 
 def test_a_second_up_is_a_no_op(cluster: Path) -> None:
-    run = invoke("up", cluster)
-
-    assert run.code == 0, run
-    stage = stage_of(last_report(cluster), "cluster_kind")
-    assert (stage["status"], stage["changes"]) == ("unchanged", []), stage
+    assert_rerun_is_a_no_op(cluster, "cluster_kind")
 
 
 def test_the_lb_range_comes_from_the_kind_docker_network(cluster: Path) -> None:
@@ -138,12 +118,8 @@ def hand_made(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, P
     kubeconfig file."""
     directory = tmp_path_factory.mktemp("hand")
     name, kubeconfig = unique("cb-hand"), directory / "hand.kubeconfig"
-    config = directory / "kind-by-hand.yaml"
-    config.write_text(yaml.safe_dump({  # what a user on a cgroup v1 host adds for kubelet 1.35+
-        "kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4",
-        "kubeadmConfigPatches": ["kind: KubeletConfiguration\nfailCgroupV1: false\n",
-                                 EVICTION_PATCH],
-    }))
+    # what a user on a cgroup v1 host adds for kubelet 1.35+
+    config = kind_config(directory, "kind: KubeletConfiguration\nfailCgroupV1: false\n")
     try:
         tool("kind", "create", "cluster", "--name", name, "--image",
              str(loader.load("kind").cluster.kind.node_image), "--config", str(config),

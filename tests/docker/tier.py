@@ -4,15 +4,15 @@ probe workload whose pod really runs and answers through its Service."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import ipaddress
 import json
 import os
 import socket
 import subprocess
-import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,9 @@ from typing import Any
 import yaml
 from kubernetes import client, config
 
+from bootstrap import wait
 from bootstrap.commands import app
+from bootstrap.wait import Verdict
 from tests import own_networks
 
 NETNS = "clusterboot-tier"
@@ -123,19 +125,23 @@ def api(kubeconfig: Path) -> client.ApiClient:
 
 def wait_for(what: str, check: Callable[[], Any], *, timeout: float = 300,
              every: float = 2) -> Any:
-    """``check()``'s first truthy answer; fails naming ``what`` and the last answer."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
+    """``check()``'s first truthy answer, waited for through ``wait.until`` (an exception is
+    one more try); fails naming ``what`` and the last answer."""
+    found: list[Any] = []
+
+    def look() -> Verdict:
         try:
-            last = check()
+            answer = check()
         except Exception as err:  # an answer not there yet is one more try
-            last = err
-        else:
-            if last:
-                return last
-        time.sleep(every)
-    raise AssertionError(f"{what}: not within {timeout:.0f}s (last: {last!r})")
+            return Verdict.waiting(f"last answer: {err!r}")
+        if answer:
+            found.append(answer)
+            return Verdict.passed(what)
+        return Verdict.waiting(f"last answer: {answer!r}")
+
+    wait.until(look, what=what, deadline=timeout, clock=wait.RealClock(), interval=every,
+               max_interval=every)
+    return found[0]
 
 
 @dataclass
@@ -190,6 +196,48 @@ def run_probe(kubeconfig: Path, namespace: str = "default") -> Probe:
         node = core.read_node(pod["spec"]["nodeName"])
         node_ip = next(a.address for a in node.status.addresses if a.type == "InternalIP")
         return Probe(pod, node_ip, int(service.spec.ports[0].node_port))
+
+
+def assert_probe_runs_and_answers(kubeconfig: Path) -> None:
+    """A pod whose container really runs (containerd) and answers through its NodePort."""
+    probe = run_probe(kubeconfig)
+    container_id = probe.pod["status"]["containerStatuses"][0]["containerID"]
+    assert container_id.startswith("containerd://"), container_id
+    assert "clusterboot probe" in wait_for("the probe page", probe.get, timeout=60)
+
+
+def assert_rerun_is_a_no_op(profile: Path, stage_name: str) -> None:
+    run = invoke("up", profile)
+    assert run.code == 0, run
+    stage = stage_of(last_report(profile), stage_name)
+    assert (stage["status"], stage["changes"]) == ("unchanged", []), stage
+
+
+@contextlib.contextmanager
+def created_by_up(profile: Path, delete: list[str]) -> Iterator[Path]:
+    """The cluster ``up`` makes from ``profile``; deleted with ``delete`` whatever happened."""
+    run = invoke("up", profile)
+    try:
+        assert run.code == 0, run
+        yield profile
+    finally:
+        tool(*delete, check=False)
+
+
+EVICTION_PATCH = (
+    "kind: KubeletConfiguration\n"
+    "evictionHard: {imagefs.available: 1%, nodefs.available: 1%, nodefs.inodesFree: 1%}\n"
+)
+"""The tier's nodes share this machine's disk with the builds' caches; kubelet's default
+eviction (15% free) would taint them DiskPressure."""
+
+
+def kind_config(directory: Path, *patches: str) -> Path:
+    """A kind ``Cluster`` file whose kubelets evict at 1%, with ``patches`` besides."""
+    path = directory / "kind-cluster.yaml"
+    path.write_text(yaml.safe_dump({"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4",
+                                    "kubeadmConfigPatches": [*patches, EVICTION_PATCH]}))
+    return path
 
 
 def containers_of(label: str) -> list[str]:
