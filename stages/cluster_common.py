@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from bootstrap import secrets
 from bootstrap.errors import ClusterbootError, CommandFailed, MissingTool, StageFailed
 from bootstrap.health import workloads
 from bootstrap.kube import kubeconfig, ownership
@@ -281,10 +282,7 @@ def shape_path(state_dir: Path) -> Path:
 
 def write_shape(state_dir: Path, shape: dict[str, Any]) -> None:
     """Remember the shape a cluster is created with (before the create, as the owner record)."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    tmp = shape_path(state_dir).with_suffix(".tmp")
-    tmp.write_text(json.dumps(shape, sort_keys=True, indent=1))
-    tmp.replace(shape_path(state_dir))
+    secrets.write_private(shape_path(state_dir), json.dumps(shape, sort_keys=True).encode())
 
 
 def read_shape(state_dir: Path) -> dict[str, Any] | None:

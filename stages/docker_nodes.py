@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from bootstrap import secrets
 from bootstrap.errors import CommandFailed, MissingTool
 from bootstrap.stage import Context
 
@@ -109,9 +110,5 @@ def engine_on_cgroup_v1(ctx: Context) -> bool:
 
 
 def _write_if_changed(path: Path, text: str) -> None:
-    if path.is_file() and path.read_text() == text:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    if not (path.is_file() and path.read_text() == text):
+        secrets.write_private(path, text.encode())
