@@ -11,6 +11,7 @@ import contextlib
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -146,7 +147,8 @@ class LocalRunner:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
-            os.fchmod(fd, 0o600)
+            if stat.S_ISREG(os.fstat(fd).st_mode):  # never a device: /dev/null made 0600 breaks apt
+                os.fchmod(fd, 0o600)
             proc = _popen(argv, shown, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=fd,
                           stderr=subprocess.STDOUT, pass_fds=pass_fds)
         finally:

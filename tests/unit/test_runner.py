@@ -229,6 +229,16 @@ def test_a_zombie_counts_as_dead_and_so_do_impossible_pids() -> None:
     assert not runner.pid_alive(-5)
 
 
+def test_a_daemon_logging_to_a_device_leaves_the_device_as_it_was() -> None:
+    before = os.stat(os.devnull).st_mode
+    try:
+        pid = runner.LocalRunner().spawn_detached([PY, "-c", "pass"], log_file=Path(os.devnull))
+        runner.terminate(pid, grace=1)
+        assert os.stat(os.devnull).st_mode == before  # a 0600 /dev/null breaks apt's gpgv
+    finally:
+        os.chmod(os.devnull, stat.S_IMODE(before))
+
+
 def test_signal_process_says_whether_the_process_was_there() -> None:
     pid = runner.LocalRunner().spawn_detached([PY, "-c", WAITS_FOREVER], log_file=Path(os.devnull))
     assert runner.signal_process(pid, "TERM")
