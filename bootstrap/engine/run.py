@@ -185,10 +185,13 @@ class Engine:
         waiting (following what a waiting verdict names) and plans again when a verdict says
         the plan would now change something, a bounded number of times."""
         result.attempts += 1
-        start = self.ctx.clock.now()
+        start: float | None = None
         deadline = stage.gate_deadline(self.ctx)
         for replans in range(MAX_REPLANS + 1):
             self._apply_plan(stage, result)
+            # The gate's time starts once the first plan is applied: applying may take longer
+            # than the whole deadline of a gate that only confirms (the wave walk).
+            start = self.ctx.clock.now() if start is None else start
             left = max(0.0, deadline - (self.ctx.clock.now() - start))
             try:
                 verdict = self._await_gate(stage, left, may_replan=replans < MAX_REPLANS)

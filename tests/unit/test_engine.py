@@ -196,6 +196,27 @@ def test_a_stage_records_once_after_its_gate_passed_not_at_every_look() -> None:
     assert recording.recorded == [3]
 
 
+class Walking(Recording):
+    """A stage whose changes take long (a wave walk) and whose gate then only confirms, with a
+    deadline much shorter than the changes took."""
+
+    def _apply(self, ctx: Context) -> None:
+        super()._apply(ctx)
+        ctx.clock.sleep(1000)
+
+    def gate_deadline(self, ctx: Context) -> float:
+        return 30.0
+
+
+def test_a_gate_gets_its_whole_deadline_after_changes_that_took_longer() -> None:
+    world = World()
+    engine = make(world)
+    walking = Walking("metallb", world, passes_after=3)
+    engine.stages["metallb"] = walking
+    assert run(engine).result == "succeeded"
+    assert walking.looks == 3
+
+
 def test_a_stage_whose_gate_never_passes_records_nothing() -> None:
     world = World()
     engine = make(world)
