@@ -111,8 +111,10 @@ class RootApp(Stage):
 
     def desired(self, profile: Profile, state_dir: Path) -> list[Obj]:
         assert profile.root_app is not None
-        # A sandbox: repository is served from this machine over file:// (stage sandbox_repo).
-        url = sandbox.effective_url(profile.root_app.repo_url, state_dir)
+        # A sandbox: repository is published by stage sandbox_repo (file://, or in the cluster).
+        url = sandbox.effective_url(
+            profile.root_app.repo_url, state_dir, sandbox.served_in(profile)
+        )
         root = profile.root_app.model_copy(update={"repo_url": url})
         namespace = profile.components.argocd.namespace
         secret = repository_secret(root, namespace)

@@ -90,7 +90,10 @@ class SyncWaves(Stage):
     def _settings(ctx: Context) -> rules.Settings:
         assert ctx.profile.root_app is not None
         revisions = sandbox.expected_revisions(
-            ctx.profile.root_app.repo_url, ctx.state_dir, ctx.runner
+            ctx.profile.root_app.repo_url,
+            ctx.state_dir,
+            ctx.runner,
+            sandbox.served_in(ctx.profile),
         )
         return rules.Settings.of(ctx.profile, revisions=revisions)
 

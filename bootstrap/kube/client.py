@@ -10,10 +10,10 @@ import contextlib
 import importlib.metadata
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import urllib3
 from kubernetes import client, config, dynamic, watch
@@ -369,9 +369,98 @@ class Kube:
             return False, f"/readyz answered {response.status}: {text[:300]}"
         return True, text
 
+    def exec(
+        self,
+        namespace: str,
+        pod: str,
+        argv: Sequence[str],
+        *,
+        container: str | None = None,
+        stdin: BinaryIO | None = None,
+        stdout: BinaryIO,
+        stderr: BinaryIO,
+    ) -> int:
+        """Run ``argv`` in a container of ``pod`` (no terminal) with these byte streams as its
+        standard streams, as ``kubectl exec -i`` does; its exit status. Input is sent as it is
+        read (a protocol such as git's needs no end of input); a read of ``stdin`` blocks."""
+        from kubernetes.stream import stream as ws_stream
+
+        what = f"exec {argv[0]} in pod {namespace}/{pod}"
+        # stream() swaps the client's request method while it connects: its own client, so
+        # the connection's other threads are not disturbed.
+        core = client.CoreV1Api(client.ApiClient(self.api.configuration))
+        session = _translate(
+            lambda: ws_stream(
+                core.connect_get_namespaced_pod_exec,
+                pod,
+                namespace,
+                command=list(argv),
+                container=container,
+                stdin=stdin is not None,
+                stdout=True,
+                stderr=True,
+                tty=False,
+                _preload_content=False,
+                binary=True,
+            ),
+            what,
+        )
+        if stdin is not None:
+            threading.Thread(target=_feed, args=(session, stdin), daemon=True).start()
+        sinks = {1: stdout, 2: stderr}
+        try:
+            while session.is_open():
+                session.update(timeout=1)
+                for channel, sink in sinks.items():
+                    _drain(session, channel, sink)
+            for channel, sink in sinks.items():
+                _drain(session, channel, sink)
+            status = session.read_channel(3, timeout=0)
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as err:
+            raise Unreachable(f"{what}: {_reason(err)}") from err
+        finally:
+            session.close()
+        return _exit_status(status, what)
+
     def server_version(self) -> str:
         info = _translate(lambda: client.VersionApi(self.api).get_code(), "version", read=True)
         return str(info.git_version)
+
+
+def _feed(session: Any, source: BinaryIO) -> None:
+    """Send ``source`` to the command's input until it ends, then close that input. A broken
+    connection ends the feeding quietly: the reading side reports it."""
+    with contextlib.suppress(Exception):
+        while session.is_open():
+            data = source.read1(65536) if hasattr(source, "read1") else source.read(65536)
+            if not data:
+                session.close_channel(0)
+                return
+            session.write_stdin(bytes(data))
+
+
+def _exit_status(status: bytes | str, what: str) -> int:
+    """The exit code in the exec's status channel (a metav1.Status): 0 on Success, the
+    ExitCode cause on NonZeroExitCode; a failure to start the command is an error."""
+    import json
+
+    try:
+        found = json.loads(status or "{}")
+    except ValueError as err:
+        raise ApiError(f"{what}: unreadable exec status {status!r:.200}") from err
+    if found.get("status") == "Success":
+        return 0
+    for cause in (found.get("details") or {}).get("causes") or []:
+        if cause.get("reason") == "ExitCode" and str(cause.get("message", "")).isdigit():
+            return int(cause["message"])
+    raise ApiError(f"{what}: {found.get('message') or 'the connection ended without a status'}")
+
+
+def _drain(session: Any, channel: int, sink: BinaryIO) -> None:
+    data = session.read_channel(channel, timeout=0)
+    if data:
+        sink.write(data)
+        sink.flush()
 
 
 def _default_timeout(api: Any, seconds: float) -> None:

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from bootstrap.components import sandbox
+from bootstrap.components.sandbox import server
 from bootstrap.errors import InputError
 from bootstrap.processes import runner
+from bootstrap.profile.schema import Profile
 
 
 def make_source(root: Path) -> Path:
@@ -72,3 +74,70 @@ def test_remote_urls_pass_through() -> None:
         sandbox.effective_url("https://git.example/p.git", Path("/s"))
         == "https://git.example/p.git"
     )
+
+
+def test_served_in_the_cluster_the_url_is_the_git_servers() -> None:
+    url = sandbox.effective_url("sandbox:examples", Path("/s"), "argocd")
+    assert url == "git://clusterboot-sandbox-git.argocd.svc/gitops-sandbox.git"
+    assert sandbox.effective_url("https://git.example/p.git", Path("/s"), "argocd") == (
+        "https://git.example/p.git"
+    )
+
+
+@pytest.mark.parametrize(
+    ("argocd", "where"),
+    [
+        ({"mode": "manifests"}, "argocd"),
+        ({"mode": "manifests", "namespace": "gitops"}, "gitops"),
+        ({"mode": "processes"}, None),
+        ({"enabled": False}, None),
+    ],
+)
+def test_the_sandbox_is_served_in_the_cluster_only_to_an_argocd_running_there(
+    argocd: dict[str, object], where: str | None
+) -> None:
+    profile = Profile.model_validate(
+        {"name": "p", "cluster": {"provider": "kind", "name": "c"},
+         "components": {"argocd": argocd}}
+    )
+    assert sandbox.served_in(profile) == where
+
+
+def test_the_git_server_runs_argocds_image_read_only_with_no_push_port() -> None:
+    deployment, service = server.objects("argocd", "quay.io/argoproj/argocd:v3.2.11")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == "quay.io/argoproj/argocd:v3.2.11"
+    script = container["args"][-1]
+    assert "git daemon" in script
+    assert "receive-pack" not in script  # pushes go through exec, not the daemon
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert service["spec"]["ports"] == [{"name": "git", "port": 9418, "targetPort": "git"}]
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+
+
+def test_a_push_through_a_command_reaches_a_repository_at_an_awkward_path(
+    tmp_path: Path,
+) -> None:
+    source = make_source(tmp_path)
+    state = tmp_path / "state"
+    sandbox.publish(f"sandbox:{source}", state, runner.LocalRunner())
+    served = tmp_path / "a dir with 100% spaces" / "repo.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(served)], check=True)
+    command = ["git", "receive-pack", str(served)]
+    server.push_through(runner.LocalRunner(), sandbox.repo_dir(state), command)
+    head = sandbox.published_revision(state, runner.LocalRunner())
+    assert _rev(served, "main") == head
+    # a publication made afresh (its history unrelated) replaces what the server held
+    subprocess.run(["rm", "-rf", str(sandbox.repo_dir(state))], check=True)
+    (source / "apps" / "cm.yaml").write_text("kind: ConfigMap\ndata: {a: b}\n")
+    sandbox.publish(f"sandbox:{source}", state, runner.LocalRunner())
+    server.push_through(runner.LocalRunner(), sandbox.repo_dir(state), command)
+    assert _rev(served, "main") == sandbox.published_revision(state, runner.LocalRunner())
+    assert _rev(served, "main") != head
+
+
+def _rev(repo: Path, ref: str) -> str:
+    return subprocess.run(["git", "--git-dir", str(repo), "rev-parse", ref], capture_output=True,
+                          text=True, check=True).stdout.strip()

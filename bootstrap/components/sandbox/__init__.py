@@ -1,7 +1,8 @@
 """The sample repository, published as a local git repository with its secrets sealed to the
 cluster's key.
 
-`repo` renders and publishes it; `seal` seals its secrets with kubeseal."""
+`repo` renders and publishes it; `seal` seals its secrets with kubeseal; `server` serves it in
+the cluster for an Argo CD running there."""
 
 from bootstrap.components.sandbox.repo import (
     PLACEHOLDER,
@@ -19,6 +20,7 @@ from bootstrap.components.sandbox.repo import (
     root_children,
     source_dir,
 )
+from bootstrap.components.sandbox.server import served_in
 
 __all__ = [
     "PLACEHOLDER",
@@ -34,5 +36,6 @@ __all__ = [
     "rendered",
     "repo_dir",
     "root_children",
+    "served_in",
     "source_dir",
 ]

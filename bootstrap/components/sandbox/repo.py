@@ -1,6 +1,7 @@
 """A GitOps repository served from this machine: ``repo_url: sandbox:DIR`` in a profile means
 "publish DIR (relative to the profile's repository) as a local git repository and let Argo CD
-read it through ``file://``". No git server, no network.
+read it": through ``file://`` when Argo CD runs on this machine, from a git server in the
+cluster when it runs there as pods (bootstrap/components/sandbox/server.py).
 
 Child Applications in DIR may say ``repoURL: REPO_URL``; publishing fills in the real URL.
 Secrets marked for sealing are published as SealedSecrets (bootstrap/components/sandbox/seal.py).
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from bootstrap.components.sandbox import seal
+from bootstrap.components.sandbox import seal, server
 from bootstrap.errors import InputError
 from bootstrap.processes.runner import Runner
 from bootstrap.waves import argo
@@ -44,9 +45,13 @@ def repo_dir(state_dir: Path) -> Path:
     return state_dir / "gitops-sandbox"
 
 
-def effective_url(repo_url: str, state_dir: Path) -> str:
-    """What Argo CD is given: the file:// URL for a sandbox, the URL itself otherwise."""
-    return f"file://{repo_dir(state_dir)}" if is_sandbox(repo_url) else repo_url
+def effective_url(repo_url: str, state_dir: Path, in_cluster: str | None = None) -> str:
+    """What Argo CD is given: for a sandbox, the in-cluster server's URL when it is served in
+    the cluster (``in_cluster``: Argo CD's namespace, server.served_in), else the file:// URL;
+    a remote URL as it is."""
+    if not is_sandbox(repo_url):
+        return repo_url
+    return server.url(in_cluster) if in_cluster else f"file://{repo_dir(state_dir)}"
 
 
 def rendered(source: Path, url: str) -> dict[str, bytes]:
@@ -78,11 +83,12 @@ def publish(
     state_dir: Path,
     runner: Runner,
     sealer: seal.KubesealSealer | None = None,
+    in_cluster: str | None = None,
 ) -> str:
     """Make the local repository hold exactly the source tree in one new commit, its marked
-    Secrets sealed by ``sealer``; the URL."""
+    Secrets sealed by ``sealer``; the URL Argo CD reads it at."""
     target = repo_dir(state_dir)
-    url = effective_url(repo_url, state_dir)
+    url = effective_url(repo_url, state_dir, in_cluster)
     plain = rendered(source_dir(repo_url), url)
     marked = seal.files_to_seal(plain)
     if marked and sealer is None:
@@ -116,13 +122,15 @@ def published_revision(state_dir: Path, runner: Runner) -> str | None:
     return result.stdout.strip() or None
 
 
-def expected_revisions(repo_url: str, state_dir: Path, runner: Runner) -> dict[str, str]:
+def expected_revisions(
+    repo_url: str, state_dir: Path, runner: Runner, in_cluster: str | None = None
+) -> dict[str, str]:
     """repoURL -> commit for the repository clusterboot publishes itself: Argo CD's apps must
     have compared that commit (a re-publication is news Argo CD only hears by polling)."""
     if not is_sandbox(repo_url):
         return {}
     revision = published_revision(state_dir, runner)
-    return {effective_url(repo_url, state_dir): revision} if revision else {}
+    return {effective_url(repo_url, state_dir, in_cluster): revision} if revision else {}
 
 
 RENDERED_BY_TOOLS = ("kustomization.yaml", "kustomization.yml", "Kustomization", "Chart.yaml")
