@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bootstrap.commands import app, diagnostics
+from bootstrap.components.metallb import address_pool
 from bootstrap.controlplane import spec
 from bootstrap.errors import ClusterbootError, InputError
 from bootstrap.kube.client import Kube
@@ -100,7 +101,14 @@ def _diagnose(inv: app.Invocation, scoped: app.Invocation, out: Path, report: Pa
         except ClusterbootError:  # no cluster to ask: the report and logs still help
             kube = None
         logs = ctx.state_dir / "local-cluster" / "logs"
-        made = diagnostics.collect(out, kube=kube, report_file=report, logs_dir=logs)
+        components = ctx.profile.components
+        platform = [
+            *([address_pool.NAMESPACE] if components.metallb.enabled else []),
+            *(c.namespace for c in (components.argocd, components.sealed_secrets) if c.enabled),
+        ]
+        made = diagnostics.collect(
+            out, kube=kube, report_file=report, logs_dir=logs, log_namespaces=platform
+        )
         print(f"  diagnostics: {made}", file=inv.err)
         return 0
 

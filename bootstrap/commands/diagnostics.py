@@ -1,7 +1,9 @@
 """A diagnostics bundle for a failed run: what someone reading a CI log later needs to see
 why, in one ``.tar.gz``. The run's report, the nodes, every pod that is not Ready and why,
 recent Warning events, the Argo CD Applications' sync/health/conditions, SealedSecrets'
-status, and (local provider) the tail of every component's log.
+status, the tail of the logs of every container of a pod that is not Ready or that runs in one
+of the platform's namespaces (its last run's too when it restarted), and (local provider) the
+tail of every component's log.
 
 No Secret object is read, and every text goes through ``secrets.redact``. Collecting never
 fails the run: what could not be read is listed in ``errors.txt``.
@@ -27,6 +29,11 @@ from bootstrap.waves import argo
 
 LOG_LINES = 2000
 EVENTS = 200
+POD_LOG_LINES = 300
+MAX_POD_LOGS = 60
+"""Containers whose logs a bundle holds at most (a broken cluster may have hundreds)."""
+MAX_LOG_FAILURES = 3
+"""Log reads that may fail before the rest are not tried (kwok's simulated nodes serve none)."""
 Obj = dict[str, Any]
 
 
@@ -36,6 +43,7 @@ def collect(
     kube: Kube | None,
     report_file: Path | None = None,
     logs_dir: Path | None = None,
+    log_namespaces: Iterable[str] = (),
 ) -> Path:
     """Write the bundle to ``out`` (a ``.tar.gz``, mode 0600) and return its path."""
     files: dict[str, str] = {}
@@ -48,6 +56,7 @@ def collect(
                 files[f"cluster/{name}"] = gather(kube)
             except ClusterbootError as err:
                 errors.append(f"{name}: {err.message}")
+        files.update(container_logs(kube, set(log_namespaces), errors))
     for log in sorted(logs_dir.glob("*.log")) if logs_dir and logs_dir.is_dir() else []:
         files[f"logs/{log.name}"] = _tail(log, LOG_LINES)
     if errors:
@@ -98,6 +107,43 @@ def pods_not_ready(kube: Kube) -> str:
         where = f"{meta.get('namespace')}/{meta['name']}"
         rows.append(f"{where}: {status.get('phase', 'Unknown')} {'; '.join(why)}".rstrip())
     return "\n".join(rows) + "\n" if rows else "every pod is Ready\n"
+
+
+def container_logs(kube: Kube, namespaces: set[str], errors: list[str]) -> dict[str, str]:
+    """``pods/NS/POD/CONTAINER.log`` (and ``.previous.log``) for the containers of pods that
+    are not Ready, then of the pods in ``namespaces``: at most MAX_POD_LOGS containers."""
+    try:
+        items, _ = kube.list("v1", "Pod")
+    except ClusterbootError as err:
+        errors.append(f"pod logs: {err.message}")
+        return {}
+    suspects = [p for p in items if not workloads.ready(p)]
+    platform = [p for p in items if workloads.ready(p) and p["metadata"].get("namespace")
+                in namespaces]
+    files: dict[str, str] = {}
+    errors_before = len(errors)
+    for pod in [*suspects, *platform]:
+        meta, status = pod["metadata"], pod.get("status") or {}
+        for state in [*(status.get("initContainerStatuses") or []),
+                      *(status.get("containerStatuses") or [])]:
+            if len(files) >= MAX_POD_LOGS:
+                errors.append(f"pod logs: only the first {MAX_POD_LOGS} containers kept")
+                return files
+            where = f"pods/{meta.get('namespace')}/{meta['name']}/{state.get('name')}"
+            runs = [False, True] if state.get("restartCount") else [False]
+            for previous in runs:
+                name = f"{where}.previous.log" if previous else f"{where}.log"
+                try:
+                    files[name] = kube.pod_log(
+                        meta["namespace"], meta["name"], str(state.get("name")),
+                        tail_lines=POD_LOG_LINES, previous=previous,
+                    )
+                except ClusterbootError as err:
+                    errors.append(f"{name}: {err.message}")
+                    if len(errors) - errors_before >= MAX_LOG_FAILURES:
+                        errors.append("pod logs: given up (the cluster does not serve them)")
+                        return files
+    return files
 
 
 def warning_events(kube: Kube) -> str:

@@ -369,6 +369,23 @@ class Kube:
             return False, f"/readyz answered {response.status}: {text[:300]}"
         return True, text
 
+    def pod_log(
+        self, namespace: str, pod: str, container: str, *, tail_lines: int, previous: bool = False
+    ) -> str:
+        """The last ``tail_lines`` lines a container wrote (``previous``: its last run's, for
+        one that restarted)."""
+        core = client.CoreV1Api(self.api)
+        what = f"logs of {namespace}/{pod} container {container}"
+        text = _translate(
+            lambda: core.read_namespaced_pod_log(
+                pod, namespace, container=container, tail_lines=tail_lines, previous=previous,
+                _request_timeout=self.request_timeout,
+            ),
+            what,
+            read=True,
+        )
+        return str(text)
+
     def exec(
         self,
         namespace: str,
