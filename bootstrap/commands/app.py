@@ -18,7 +18,7 @@ from typing import TextIO
 
 import stages
 from bootstrap import artifacts, log, report, secrets
-from bootstrap.commands import preflight
+from bootstrap.commands import preflight, run_lock
 from bootstrap.components.argocd import setup
 from bootstrap.components.sealed_secrets import sealing
 from bootstrap.controlplane import binaries
@@ -54,6 +54,11 @@ def state_dir_for(profile: Profile) -> Path:
         return Path(profile.state_dir).expanduser()
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "clusterboot" / profile.name
+
+
+def described(command: str, inv: Invocation) -> str:
+    """What a run is, for the lock's holder line (no --set values: they may hold secrets)."""
+    return f"{command} --profile {inv.profile}"
 
 
 def context_for(inv: Invocation) -> tuple[Context, Engine]:
@@ -112,22 +117,23 @@ def up(
         preflight.check(ctx, engine, selected, outputs=outputs)
         run = report.Report(profile=ctx.profile.name)
         ctx.report = run
-        try:
-            engine.up(run, selected=selected)
-        except (KeyboardInterrupt, Interrupted):
-            run.result = "interrupted"
-            raise
-        finally:
-            if ctx.has_cluster:
-                run.cluster = {
-                    "kubeconfig": str(ctx.cluster.kubeconfig),
-                    "context": ctx.cluster.context,
-                    "api_url": ctx.cluster.api_url,
-                }
-            run.finished = report.now_iso()
-            report.write_json(run, path)
-            if junit_path:
-                report.write_junit(run, junit_path)
+        with run_lock.held(ctx.state_dir, described("up", inv), err=inv.err):
+            try:
+                engine.up(run, selected=selected)
+            except (KeyboardInterrupt, Interrupted):
+                run.result = "interrupted"
+                raise
+            finally:
+                if ctx.has_cluster:
+                    run.cluster = {
+                        "kubeconfig": str(ctx.cluster.kubeconfig),
+                        "context": ctx.cluster.context,
+                        "api_url": ctx.cluster.api_url,
+                    }
+                run.finished = report.now_iso()
+                report.write_json(run, path)
+                if junit_path:
+                    report.write_junit(run, junit_path)
         print_summary(run, inv.out, report_file=path)
         return 0 if run.result == "succeeded" else 1
 
@@ -207,11 +213,12 @@ def status(inv: Invocation) -> int:
 def down(inv: Invocation) -> int:
     def body() -> int:
         ctx, engine = context_for(inv)
-        for name in reversed(engine.graph.order):
-            teardown = getattr(engine.stages[name], "down", None)
-            if teardown is not None:
-                for line in teardown(ctx):
-                    print(f"✓ {name}: {line}", file=inv.out)
+        with run_lock.held(ctx.state_dir, described("down", inv), err=inv.err):
+            for name in reversed(engine.graph.order):
+                teardown = getattr(engine.stages[name], "down", None)
+                if teardown is not None:
+                    for line in teardown(ctx):
+                        print(f"✓ {name}: {line}", file=inv.out)
         return 0
 
     return guarded(inv, body)
@@ -295,7 +302,8 @@ def backup(inv: Invocation, *, out_file: Path) -> int:
     def body() -> int:
         preflight.check_file(out_file, flag="--out")
         ctx = connected(inv)
-        names = sealing.backup(ctx.kube, ctx.profile, out_file, state_dir=ctx.state_dir)
+        with run_lock.held(ctx.state_dir, described("backup", inv), err=inv.err):
+            names = sealing.backup(ctx.kube, ctx.profile, out_file, state_dir=ctx.state_dir)
         print(
             f"✓ {len(names)} sealing keys backed up to {out_file} (age, mode 0600): "
             f"{', '.join(names)}",

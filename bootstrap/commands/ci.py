@@ -16,7 +16,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from bootstrap.commands import app, diagnostics
+from bootstrap.commands import app, diagnostics, run_lock
 from bootstrap.components.metallb import address_pool
 from bootstrap.controlplane import spec
 from bootstrap.errors import ClusterbootError, InputError
@@ -65,6 +65,27 @@ def ci(
     sets = ephemeral_sets(profile, run) if profile.cluster.ephemeral else []
     scoped = dataclasses.replace(inv, sets=(*inv.sets, *sets))
     report_file = report_path or app.state_dir_for(profile) / "reports" / f"ci-{run}.json"
+    state_dir = app.state_dir_for(profile) / "runs" / run if sets else app.state_dir_for(profile)
+
+    def locked() -> int:
+        with run_lock.held(state_dir, app.described("ci", inv), err=inv.err):
+            return _up_command_down(inv, scoped, command, profile, run, sets, report_file,
+                                    junit_path)
+
+    return app.guarded(inv, locked)
+
+
+def _up_command_down(
+    inv: app.Invocation,
+    scoped: app.Invocation,
+    command: Sequence[str],
+    profile: Profile,
+    run: str,
+    sets: list[str],
+    report_file: Path,
+    junit_path: Path | None,
+) -> int:
+    """``up``, the command, the diagnostics if anything failed, and always ``down``."""
     code = app.up(scoped, report_path=report_file, junit_path=junit_path)
     if code == 2:  # bad input: nothing was created, nothing to tear down
         return code

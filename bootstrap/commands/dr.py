@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bootstrap import health, wait
-from bootstrap.commands import app
+from bootstrap.commands import app, run_lock
 from bootstrap.components.sealed_secrets import sealing
 from bootstrap.errors import ClusterbootError, GateFailed, GateTimeout, InputError
 from bootstrap.kube.client import Kube
@@ -73,11 +73,17 @@ def dr(
     code = app.guarded(inv, check)
     if code != 0:
         return code
-    report_file = report_path or app.state_dir_for(loaded[0]) / "reports" / "last-dr.json"
-    code = app.up(scoped, report_path=report_file, junit_path=junit_path)
-    if code != 0:
-        return code
-    return app.guarded(inv, lambda: _verify(scoped, report_file))
+    state_dir = app.state_dir_for(loaded[0])
+    report_file = report_path or state_dir / "reports" / "last-dr.json"
+
+    def locked() -> int:
+        with run_lock.held(state_dir, app.described("dr", inv), err=inv.err):
+            code = app.up(scoped, report_path=report_file, junit_path=junit_path)
+            if code != 0:
+                return code
+            return app.guarded(inv, lambda: _verify(scoped, report_file))
+
+    return app.guarded(inv, locked)
 
 
 def refuse_foreign_cluster(inv: app.Invocation) -> None:

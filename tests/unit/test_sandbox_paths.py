@@ -52,7 +52,7 @@ CASES = [
     (
         "a misspelt directory deeper down lists its parent's directories",
         "apps/web/overlays/lcoal",
-        ["apps/web/overlays/lcoal does not exist", "apps/web/overlays/ holds: local"],
+        ["apps/web/overlays/lcoal does not exist", "apps/web/overlays/ holds: kind, local"],
     ),
     ("a root path that is a file", "root/web.yaml", ["root/web.yaml is not a directory"]),
     ("a root path above the repository", "../..", ["../.. is outside the repository"]),
@@ -87,7 +87,7 @@ def test_a_child_application_naming_a_path_the_sandbox_lacks_exits_2_naming_the_
         in text
     )
     assert f"hint: fix spec.source.path in {source / 'root' / 'web.yaml'}" in text
-    assert "apps/web/overlays/ holds: local" in text
+    assert "apps/web/overlays/ holds: kind, local" in text
     assert "stage.start" not in text
     assert not (tmp_path / "state").exists()
 
