@@ -214,10 +214,14 @@ def argocd_password(c: Context, inv: app.Invocation) -> int:
     return app.argocd_password(inv)
 
 
-@profile_task(out="the encrypted backup file to write (mode 0600)")
-def backup(c: Context, inv: app.Invocation, out: str) -> int:
+@profile_task(
+    out="the encrypted backup file to write (mode 0600)",
+    overwrite="replace --out if it exists (refused otherwise: it may be the last good backup)",
+)
+def backup(c: Context, inv: app.Invocation, out: str, overwrite: bool = False) -> int:
     """Export every Sealed Secrets key to --out FILE, encrypted with age (mode 0600).
 
     Encrypted to the public key of components.sealed_secrets.age_identity (or the identity file
-    $CLUSTERBOOT_AGE_IDENTITY names) and any components.sealed_secrets.backup_recipients."""
-    return app.backup(inv, out_file=Path(out))
+    $CLUSTERBOOT_AGE_IDENTITY names) and any components.sealed_secrets.backup_recipients. An
+    existing --out is refused unless --overwrite is given."""
+    return app.backup(inv, out_file=Path(out), overwrite=overwrite)

@@ -296,11 +296,17 @@ def argocd_password(inv: Invocation) -> int:
     return guarded(inv, body)
 
 
-def backup(inv: Invocation, *, out_file: Path) -> int:
-    """Export every Sealed Secrets key Secret, encrypted with age, to ``out_file`` (0600)."""
+def backup(inv: Invocation, *, out_file: Path, overwrite: bool = False) -> int:
+    """Export every Sealed Secrets key Secret, encrypted with age, to ``out_file`` (0600).
+    An existing file is replaced only with ``overwrite``: it may be the last good backup."""
 
     def body() -> int:
         preflight.check_file(out_file, flag="--out")
+        if out_file.expanduser().exists() and not overwrite:
+            raise InputError(
+                f"--out {out_file} already exists, and may be the last good backup",
+                hint="give a new file, or add --overwrite to replace it",
+            )
         ctx = connected(inv)
         with run_lock.held(ctx.state_dir, described("backup", inv), err=inv.err):
             names = sealing.backup(ctx.kube, ctx.profile, out_file, state_dir=ctx.state_dir)

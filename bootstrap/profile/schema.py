@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import urllib.parse
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -377,6 +378,11 @@ class Destination(Model):
 CREDENTIALS_IN_URL = "credentials_in_url"
 """The error type of a URL that holds a password: its value is never shown."""
 _URL_PASSWORD = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@?#]*:[^/@?#]*@")
+_CREDENTIAL_NAME = re.compile(
+    r"token|secret|passw|pwd|auth|sig|credential|key|private|pat$|^pat|session|bearer", re.I
+)
+"""Names of query parameters that carry a credential (``?token=``, ``?private_token=``,
+``?access_token=``, ``?sig=``, ``?X-Amz-Credential=``...)."""
 
 
 class RootApp(Model):
@@ -401,6 +407,16 @@ class RootApp(Model):
                 "without it and the password as root_app.credentials.password "
                 "({env: NAME} or {file: path}), with root_app.credentials.username",
             )
+        query = url.partition("#")[0].partition("?")[2]
+        for name in (part.partition("=")[0] for part in query.split("&") if part):
+            if _CREDENTIAL_NAME.search(urllib.parse.unquote_plus(name)):
+                raise PydanticCustomError(
+                    CREDENTIALS_IN_URL,
+                    "holds a credential in its query string (?{name}=…; not shown): give the "
+                    "URL without it and the token as root_app.credentials.password "
+                    "({{env: NAME}} or {{file: path}}), with root_app.credentials.username",
+                    {"name": urllib.parse.unquote_plus(name)[:40]},
+                )
         return url
 
 

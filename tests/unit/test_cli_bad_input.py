@@ -515,6 +515,26 @@ def test_backup_out_onto_a_directory_is_refused_before_the_cluster_is_asked(
     assert Recorder.planned == []
 
 
+def test_backup_out_onto_an_existing_backup_is_refused_unless_asked_to_overwrite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    profile = recorded(tmp_path, monkeypatch)
+    last_good = tmp_path / "keys.age"
+    last_good.write_bytes(b"age-encryption.org/v1\nthe last good backup\n")
+    err = io.StringIO()
+    inv = app.Invocation(profile=str(profile), log_format="json", out=io.StringIO(), err=err)
+    assert app.backup(inv, out_file=last_good) == 2
+    assert f"--out {last_good} already exists, and may be the last good backup" in err.getvalue()
+    assert "--overwrite" in err.getvalue()
+    assert last_good.read_bytes() == b"age-encryption.org/v1\nthe last good backup\n"
+    assert Recorder.planned == []
+    # asked to: it goes on to the cluster (here none runs, so it stops there)
+    err = io.StringIO()
+    inv = app.Invocation(profile=str(profile), log_format="json", out=io.StringIO(), err=err)
+    app.backup(inv, out_file=last_good, overwrite=True)
+    assert "already exists" not in err.getvalue()
+
+
 def test_a_kubeconfig_that_is_not_utf8_is_bad_input_for_up_and_an_error_row_for_plan(
     tmp_path: Path,
 ) -> None:

@@ -451,3 +451,10 @@ def test_loading_writes_nothing_and_leaves_the_environment_alone(tmp_path: Path)
     load(path, "cluster.name=other")
     assert {p: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == before
     assert dict(os.environ) == environ
+
+
+def test_a_repository_url_with_a_harmless_query_is_kept() -> None:
+    from bootstrap.profile.schema import RootApp
+
+    url = "https://git.example/r.git?ref=main&depth=1"
+    assert RootApp.model_validate({"repo_url": url}).repo_url == url
