@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import yaml
+
 
 class TooLarge(ValueError):
     """Raised with a message that says what was too large."""
@@ -44,3 +46,13 @@ def expanded_size(data: Any, *, limit: int) -> int:
         return total
 
     return size(data)
+
+
+def described(err: yaml.YAMLError) -> str:
+    """Where and why a YAML text does not parse (``at line 3, column 7: mapping values are not
+    allowed here``), never quoting it: PyYAML's own message shows the offending line, and in
+    a kubeconfig or a decrypted backup that line can be a token or a key."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    where = f"at line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+    problem = getattr(err, "problem", None) or type(err).__name__
+    return f"{where}: {problem}"

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
-from bootstrap import secrets
+from bootstrap import secrets, yaml_guard
 
 Doc = dict[str, Any]
 SECTIONS = ("clusters", "users", "contexts")
@@ -30,7 +30,7 @@ def parse(text: str, *, source: str) -> Doc:
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise KubeconfigError(f"{source} is not valid YAML: {err}") from None
+        raise KubeconfigError(f"{source} is not valid YAML {yaml_guard.described(err)}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("contexts", []), list):
         raise KubeconfigError(f"{source} is not a kubeconfig (no `contexts` list)")
     return doc

@@ -86,10 +86,7 @@ def read(path: Path) -> dict[str, Any]:
     try:
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err)
-        raise ProfileError(f"invalid YAML{where}: {problem}", file=file) from None
+        raise ProfileError(f"invalid YAML {yaml_guard.described(err)}", file=file) from None
     if data is None:
         return {}
     try:

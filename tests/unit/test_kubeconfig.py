@@ -169,3 +169,14 @@ def test_a_written_copy_is_private_and_current_until_its_content_or_mode_changes
     assert not kubeconfig.is_current(path, text + "# changed\n")
     path.chmod(0o644)
     assert not kubeconfig.is_current(path, text)
+
+
+def test_a_kubeconfig_that_does_not_parse_is_placed_never_quoted() -> None:
+    text = (
+        "apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n"
+        "    token: eyJhbGciOi-secret-token-4411: [\n"
+    )
+    with pytest.raises(KubeconfigError) as raised:
+        kubeconfig.parse(text, source="kubeconfig /k")
+    assert "kubeconfig /k is not valid YAML at line 6, column" in str(raised.value)
+    assert "secret-token-4411" not in str(raised.value)

@@ -174,3 +174,25 @@ def test_list_keys_is_only_key_secrets() -> None:
     other = {**KEY, "metadata": {"name": "unrelated", "namespace": "kube-system"}}
     found = sealing.list_keys(Keys(KEY, other), "kube-system")  # type: ignore[arg-type]
     assert [str(ObjectRef.of(k)) for k in found] == ["Secret kube-system/sealed-secrets-keyq2w3e"]
+
+
+@pytest.mark.parametrize(
+    ("plain", "why"),
+    [
+        (b"tls.key: MIIEv-not-a-key-7731\n  - : [\n", "not YAML at line"),
+        (b"items: MIIEv-not-a-key-7731\n", "no list of Secrets"),
+        (b"items: [MIIEv-not-a-key-7731]\n", "no list of Secrets"),
+        (b"\xff\xfeMIIEv-not-a-key-7731", "not UTF-8 text"),
+    ],
+)
+def test_a_backup_that_decrypts_to_something_else_is_named_never_quoted(
+    tmp_path: Path, plain: bytes, why: str
+) -> None:
+    ours, identity = identity_file(tmp_path)
+    out = tmp_path / "odd.age"
+    out.write_bytes(pyrage.encrypt(plain, [identity.to_public()]))
+    with pytest.raises(InputError) as raised:
+        sealing.read_backup(profile(ours, key_backup=str(out)))
+    assert "decrypts, but not to the key list `invoke backup` writes" in raised.value.message
+    assert why in raised.value.message
+    assert "not-a-key-7731" not in str(raised.value) + raised.value.hint

@@ -26,7 +26,7 @@ import structlog
 import yaml
 from cryptography import x509
 
-from bootstrap import secrets
+from bootstrap import secrets, yaml_guard
 from bootstrap.errors import ClusterbootError, InputError
 from bootstrap.health.workloads import epoch
 from bootstrap.kube.client import Kube
@@ -209,10 +209,18 @@ def decrypt(path: Path, with_: Sequence[Any]) -> list[Doc]:
             f"key backup {path} cannot be decrypted: {err}",
             hint="is it an `invoke backup` file encrypted to this age identity?",
         ) from None
-    doc = yaml.safe_load(bytes(data).decode())
+    not_keys = f"key backup {path} decrypts, but not to the key list `invoke backup` writes"
+    try:
+        doc = yaml.safe_load(bytes(data).decode())
+    except UnicodeDecodeError:
+        raise InputError(f"{not_keys} (it is not UTF-8 text)") from None
+    except yaml.YAMLError as err:  # never quoted: the text is key material
+        raise InputError(f"{not_keys} (not YAML {yaml_guard.described(err)})") from None
     items = doc.get("items") if isinstance(doc, dict) else None
-    if not isinstance(items, list) or not all(i.get("kind") == "Secret" for i in items):
-        raise InputError(f"key backup {path} holds no list of Secrets")
+    if not isinstance(items, list) or not all(
+        isinstance(i, dict) and i.get("kind") == "Secret" for i in items
+    ):
+        raise InputError(f"{not_keys} (no list of Secrets)")
     return items
 
 
