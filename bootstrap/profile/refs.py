@@ -64,6 +64,12 @@ def resolve(
     return model.model_copy(update=updates) if updates else model
 
 
+MIN_SECRET_LENGTH = 8
+"""The shortest secret a profile may give (docs/profiles.md, "Secrets")."""
+NOT_SECRET_ITSELF = (".username",)
+"""References that are kept with a secret but are no secret themselves: any length."""
+
+
 def read(ref: SecretRef, *, file: str, key: str, env: Mapping[str, str]) -> Secret:
     if ref.env is not None:
         value = env.get(ref.env)
@@ -75,7 +81,7 @@ def read(ref: SecretRef, *, file: str, key: str, env: Mapping[str, str]) -> Secr
                 key=key,
                 hint=f"export {ref.env}=<the secret>, or use {{file: path}}",
             )
-        return Secret(value, source=f"env:{ref.env}")
+        return _long_enough(Secret(value, source=f"env:{ref.env}"), file=file, key=key)
     path = Path(str(ref.file))
     try:
         mode = path.stat().st_mode
@@ -101,4 +107,22 @@ def read(ref: SecretRef, *, file: str, key: str, env: Mapping[str, str]) -> Secr
         text = text.rstrip("\r\n")  # a one-line token loses its newline; a key keeps its own
     if not text.strip():
         raise ProfileError(f"secret file {path} is empty", file=file, key=key)
-    return Secret(text, source=f"file:{path}")
+    return _long_enough(Secret(text, source=f"file:{path}"), file=file, key=key)
+
+
+def _long_enough(secret: Secret, *, file: str, key: str) -> Secret:
+    """Secrets are kept out of what clusterboot prints by their value: a value shorter than
+    MIN_SECRET_LENGTH cannot be told from ordinary text (masking it would scrub every word
+    that holds it, not masking it prints it), so it is refused."""
+    length = len(secret.reveal().strip())
+    if length < MIN_SECRET_LENGTH and not key.endswith(NOT_SECRET_ITSELF):
+        raise ProfileError(
+            f"the secret from {secret.source.replace(':', ' ', 1)} is {length} characters; "
+            f"clusterboot needs at least {MIN_SECRET_LENGTH} to keep it out of everything it "
+            "prints",
+            file=file,
+            key=key,
+            hint=f"use a secret of {MIN_SECRET_LENGTH} characters or more (for sudo: a longer "
+            "password for the user, or passwordless sudo)",
+        )
+    return secret
