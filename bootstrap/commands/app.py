@@ -134,13 +134,27 @@ def up(
                 report.write_json(run, path)
                 if junit_path:
                     report.write_junit(run, junit_path)
-        print_summary(run, inv.out, report_file=path)
+        print_summary(run, inv.out, report_file=path, argocd=_argocd_access(ctx, inv))
         return 0 if run.result == "succeeded" else 1
 
     return guarded(inv, body)
 
 
-def print_summary(run: report.Report, out: TextIO, *, report_file: Path) -> None:
+def _argocd_access(ctx: Context, inv: Invocation) -> str | None:
+    """How to open Argo CD's UI and API, when clusterboot installed argocd-server."""
+    argocd = ctx.profile.components.argocd
+    if not argocd.enabled or argocd.mode != "manifests" or not ctx.has_cluster:
+        return None
+    return (
+        f"kubectl --kubeconfig {ctx.cluster.kubeconfig} -n {argocd.namespace} port-forward "
+        "svc/argocd-server 8080:443, then https://localhost:8080 as admin with the password "
+        f"`invoke argocd-password --profile {inv.profile}` prints"
+    )
+
+
+def print_summary(
+    run: report.Report, out: TextIO, *, report_file: Path, argocd: str | None = None
+) -> None:
     skipped = [s.name for s in run.stages if s.why.startswith("skipped")]
     converged = [
         s.name for s in run.stages if s.status in {"changed", "unchanged"} and s.name not in skipped
@@ -163,6 +177,8 @@ def print_summary(run: report.Report, out: TextIO, *, report_file: Path) -> None
         lines.append(
             f"  kubeconfig: {run.cluster['kubeconfig']} (context {run.cluster['context']})"
         )
+    if argocd and run.result == "succeeded":
+        lines.append(f"  Argo CD: {argocd}")
     if run.result != "succeeded":
         lines.append("  run the same command again to continue from where it stopped")
     lines.append(f"  report: {report_file}")

@@ -121,6 +121,7 @@ def test_a_second_up_changes_nothing(platform: Path) -> None:
     run = invoke("up", platform)
 
     assert run.code == 0, run
+    assert "svc/argocd-server 8080:443" in run.text  # how to open Argo CD
     changed = {s["name"]: s["changes"] for s in last_report(platform)["stages"] if s["changes"]}
     assert changed == {}, changed
 

@@ -115,3 +115,14 @@ def test_the_summary_shows_each_stage_and_wave_with_its_time(tmp_path: Path) -> 
     names = [s.name for s in run.stages]
     assert lines[1] == "  converged: " + ", ".join(f"{n} 1.5s" for n in names)
     assert lines[2] == "  waves: 1 0.0s (2 apps), 30 0.5s (1 app)"
+
+
+def test_a_succeeded_run_says_how_to_open_argocd_and_a_failed_one_does_not(
+    tmp_path: Path,
+) -> None:
+    run = sample_report()
+    for result, shown in (("succeeded", True), ("failed", False)):
+        run.result = result
+        out = io.StringIO()
+        app.print_summary(run, out, report_file=tmp_path / "r.json", argocd="kubectl port-forward")
+        assert ("  Argo CD: kubectl port-forward" in out.getvalue().splitlines()) is shown
