@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bootstrap import yaml_guard
 from bootstrap.commands import preflight
 from bootstrap.errors import InputError
 from bootstrap.health.workloads import epoch_of
@@ -35,9 +36,16 @@ class Bar:
     note: str
 
 
+MAX_REPORT = 64 << 20
+"""Bytes a report may have: a run's report is kilobytes."""
+
+
 def load(path: Path) -> dict[str, Any]:
+    hint = "give the JSON report `invoke up` wrote (its summary names the file)"
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(yaml_guard.read_regular(path, limit=MAX_REPORT))
+    except (yaml_guard.NotARegularFile, yaml_guard.TooLarge) as err:
+        raise InputError(f"the report {err}", hint=hint) from err
     except OSError as err:
         raise InputError(f"cannot read the report {path}: {err.strerror or err}") from err
     except ValueError as err:
@@ -139,7 +147,8 @@ def write(report_file: Path, out: Path) -> int:
 
 
 def _step(total: float) -> float:
-    for step in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600):
+    """Seconds between ticks: at most about 12 ticks, however long the run says it took."""
+    for step in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200):
         if total / step <= 12:
             return float(step)
-    return 7200.0
+    return total / 12

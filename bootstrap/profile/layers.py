@@ -71,16 +71,19 @@ def read(path: Path) -> dict[str, Any]:
     """One file's top-level mapping (empty file: empty mapping)."""
     file = str(path)
     try:
-        if path.stat().st_size > MAX_BYTES:
-            raise ProfileError(
-                f"the file is {path.stat().st_size:,} bytes; a profile may have at most "
-                f"{MAX_BYTES:,}",
-                file=file,
-                hint="is this the right file?",
-            )
-        text = path.read_text(encoding="utf-8")
+        text = yaml_guard.read_regular(path, limit=MAX_BYTES).decode("utf-8")
     except FileNotFoundError:
         raise ProfileError("no such file", file=file) from None
+    except yaml_guard.NotARegularFile as err:
+        raise ProfileError(str(err).removeprefix(f"{path} "), file=file,
+                           hint="give the profile's YAML file") from None
+    except yaml_guard.TooLarge:
+        raise ProfileError(
+            f"the file is {path.stat().st_size:,} bytes; a profile may have at most "
+            f"{MAX_BYTES:,}",
+            file=file,
+            hint="is this the right file?",
+        ) from None
     except (OSError, UnicodeDecodeError) as err:
         raise ProfileError(f"cannot read the file: {err}", file=file) from None
     try:
@@ -136,6 +139,8 @@ def find_base(ref: object, *, of: Path, profiles_dir: Path) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate.resolve()
+        if candidate.exists():  # a FIFO, a device, a directory: named, never opened
+            return candidate  # read() refuses it, naming what it is
     looked = " or ".join(str(c) for c in dict.fromkeys(candidates))
     raise ProfileError(
         f"profile {ref!r} does not exist (looked for {looked})", file=str(of), key="extends"

@@ -168,9 +168,19 @@ def identity_file(profile: Profile, env: Mapping[str, str] = os.environ) -> Path
     return path
 
 
+MAX_IDENTITY = 64 << 10
+"""Bytes an age identity file may have (a key is 74 characters; comments besides)."""
+
+
 def identities(profile: Profile, env: Mapping[str, str] = os.environ) -> list[Any]:
     path = identity_file(profile, env)
-    lines = [line.strip() for line in path.read_text().splitlines()]
+    try:
+        text = yaml_guard.read_regular(path, limit=MAX_IDENTITY).decode()
+    except (yaml_guard.NotARegularFile, yaml_guard.TooLarge) as err:
+        raise InputError(f"age identity {err}", hint="give the file `age-keygen` made") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"age identity {path} cannot be read: {err}") from None
+    lines = [line.strip() for line in text.splitlines()]
     keys = [line for line in lines if line and not line.startswith("#")]
     try:
         found = [pyrage.x25519.Identity.from_str(line) for line in keys]
