@@ -55,6 +55,12 @@ def ci(
     def check() -> int:
         if not command:
             raise InputError("no command to run against the cluster", hint=f"e.g. {USAGE}")
+        if not command[0] or shutil.which(command[0]) is None:
+            raise InputError(
+                f"the command to run cannot start: {command[0]!r} is not an executable file "
+                "nor a program on PATH",
+                hint=f"nothing was started; e.g. {USAGE}",
+            )
         loaded.append(loader.load(inv.profile, overrides=inv.sets))
         return 0
 

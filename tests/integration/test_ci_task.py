@@ -95,3 +95,13 @@ def test_a_missing_command_is_bad_input_and_nothing_starts(tmp_path: Path) -> No
     assert ci.ci(inv, []) == 2
     assert "no command to run against the cluster" in err.getvalue()
     assert not (tmp_path / "state" / "runs").exists()
+
+
+@pytest.mark.parametrize("command", [[""], ["no-such-program-4c1"], ["./not-here.sh", "x"]])
+def test_a_command_that_cannot_start_is_bad_input_and_nothing_starts(
+    tmp_path: Path, command: list[str]
+) -> None:
+    inv, err = invocation(ephemeral_profile(tmp_path))
+    assert ci.ci(inv, command) == 2
+    assert "the command to run cannot start" in err.getvalue()
+    assert not (tmp_path / "state" / "runs").exists()
