@@ -124,7 +124,21 @@ def _missing_in(stack: Sequence[Layer], key: KeyPath, default: Path) -> str:
     """A required key absent everywhere: the profile loaded, or --set if only it made the parent."""
     files = [layer for layer in stack if layer.origin != SET]
     made_by_set = not any(layers.has(layer.data, key[:-1]) for layer in files)
-    return SET if made_by_set else str(default)
+    return SET if made_by_set or _removed_by_set(stack, key) else str(default)
+
+
+def _removed_by_set(stack: Sequence[Layer], key: KeyPath) -> bool:
+    """--set wrote null at ``key`` or above it (``--set cluster=null``): it removed the key."""
+    for layer in stack:
+        if layer.origin != SET:
+            continue
+        for end in range(1, len(key) + 1):
+            data: object = layer.data
+            for part in key[:end]:
+                data = data.get(part) if isinstance(data, dict) else None
+            if data is None and layers.has(layer.data, key[:end]):
+                return True
+    return False
 
 
 def _prepare(
