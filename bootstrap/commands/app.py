@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -273,7 +274,13 @@ def bundle(inv: Invocation, *, out_dir: Path) -> int:
     def body() -> int:
         profile = loader.load(inv.profile, overrides=inv.sets)
         preflight.check_dir(out_dir, what="--out", hint="give --out a directory (made if missing)")
-        entries = artifacts.bundle(profile, out_dir)
+        made = not out_dir.expanduser().exists()
+        try:
+            entries = artifacts.bundle(profile, out_dir)
+        except BaseException:
+            if made:  # nothing half-made is left where the user pointed
+                shutil.rmtree(out_dir.expanduser(), ignore_errors=True)
+            raise
         for entry in entries:
             print(
                 f"✓ {entry.component} {entry.version}: {out_dir / entry.file} "

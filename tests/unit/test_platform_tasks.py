@@ -77,6 +77,34 @@ def test_bundle_refuses_a_component_without_a_verified_source(tmp_path: Path) ->
     assert "components.sealed_secrets.source is needed" in err.getvalue()
 
 
+def test_a_bundle_that_fails_part_way_leaves_no_out_directory_it_made(tmp_path: Path) -> None:
+    docs = upstream_like.metallb("v0.15.2", webhook_url="https://127.0.0.1:1", ca_bundle="")
+    source = upstream_like.serve(docs, tmp_path / "native.yaml")
+    tampered = {**source, "sha256": "0" * 64}
+    profile = local_profile(
+        tmp_path, components={"metallb": {"enabled": True, "mode": "manifests",
+                                          "source": tampered}}
+    )
+    inv, _, err = invocation(profile)
+    assert app.bundle(inv, out_dir=tmp_path / "bundle") != 0
+    assert "sha256" in err.getvalue()
+    assert not (tmp_path / "bundle").exists()  # the --out it made is not left behind
+
+
+def test_a_failed_bundle_into_an_existing_directory_leaves_the_directory(tmp_path: Path) -> None:
+    profile = local_profile(
+        tmp_path,
+        components={
+            "sealed_secrets": {"enabled": True, "mode": "manifests", "version": "v0.36.5"}
+        },
+    )
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("kept\n")
+    inv, _, _ = invocation(profile)
+    assert app.bundle(inv, out_dir=tmp_path / "mine") == 2
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "kept\n"
+
+
 def test_argocd_password_and_backup_need_a_running_cluster(tmp_path: Path) -> None:
     profile = local_profile(tmp_path, cluster={"local": {"api_port": free_port()}})
     for command in (app.argocd_password, lambda i: app.backup(i, out_file=tmp_path / "k.age")):
