@@ -107,10 +107,11 @@ def node_cpu_seconds(name: str) -> float | None:
     """CPU the cluster's node container used (cgroup v1 cpuacct), or None when unreadable."""
     found = subprocess.run(["docker", "inspect", "--format", "{{.Id}}", f"{name}-control-plane"],
                            capture_output=True, text=True, check=False).stdout.strip()
-    for cgroup in (f"/sys/fs/cgroup/cpu,cpuacct/docker/{found}/cpuacct.usage",
-                   f"/sys/fs/cgroup/cpuacct/docker/{found}/cpuacct.usage"):
-        if found and Path(cgroup).is_file():
-            return int(Path(cgroup).read_text()) / 1e9
+    if not found:
+        return None
+    # under the engine's cgroup parent (the tier's dockerd: clusterboot-tier; by default docker)
+    for cgroup in sorted(Path("/sys/fs/cgroup").glob(f"cpu*/*/{found}/cpuacct.usage")):
+        return int(cgroup.read_text()) / 1e9
     return None
 
 
