@@ -40,6 +40,17 @@ PATTERNS = {
     "starting and ending with a letter or digit",
     _pattern_of(schema.Word): "expected one word of letters, digits, '.', '_', '+' and '-' "
     "(it becomes part of a file name)",
+    _pattern_of(schema.AwsRegion): "expected an AWS region like eu-west-1",
+    _pattern_of(schema.EksVersion): "expected an EKS Kubernetes version like 1.33",
+    _pattern_of(schema.Ec2Type): "expected an EC2 instance type like m6i.large",
+    _pattern_of(schema.CliProfile): "expected a CLI profile name: letters, digits, '_', '.', "
+    "'@', '+' and '-', not starting with '-'",
+    _pattern_of(schema.Ocid): "expected an OCID like ocid1.compartment.oc1..aaaa…",
+    _pattern_of(schema.OciShape): "expected an OCI shape like VM.Standard.A1.Flex",
+    _pattern_of(schema.AvailabilityDomain): "expected an availability domain like "
+    "Uocm:EU-FRANKFURT-1-AD-1",
+    _pattern_of(schema.SanEntry): "expected a host name (or *.domain) or an IP address, "
+    "without spaces or other characters",
 }
 
 

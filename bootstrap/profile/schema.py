@@ -31,6 +31,22 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 Name = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
 Word = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$", max_length=253)]
 """One word that becomes part of a file name (a chart's name and version): never a `/`."""
+AwsRegion = Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$", max_length=32)]
+EksVersion = Annotated[str, Field(pattern=r"^1\.\d{1,2}$")]
+Ec2Type = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$", max_length=64)]
+CliProfile = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,63}$")]
+"""A CLI's config profile name: never an option (``--…``), a space or shell syntax."""
+Ocid = Annotated[
+    str,
+    Field(pattern=r"^ocid1\.[a-z0-9]+\.[a-z0-9-]+\.[a-z0-9-]*(\.[a-z0-9-]*)?\.[a-z0-9]{1,255}$"),
+]
+"""Oracle's ``ocid1.<resource type>.<realm>.[region][.future use].<unique id>``."""
+OciShape = Annotated[str, Field(pattern=r"^(VM|BM)\.[A-Za-z0-9][A-Za-z0-9.]*$", max_length=64)]
+AvailabilityDomain = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")]
+SanEntry = Annotated[
+    str, Field(pattern=r"^((\*\.)?[A-Za-z0-9][A-Za-z0-9.-]{0,252}|[0-9A-Fa-f:.]+)$")
+]
+"""A name or address a k3s server certificate holds (``--tls-san``)."""
 _HOST = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}")  # a DNS name or an IPv4 address
 _IPV6 = re.compile(r"[0-9A-Fa-f:.]+(%[A-Za-z0-9_.-]+)?")  # Python takes any zone after '%'
 _USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
@@ -230,7 +246,7 @@ class K3sSshCluster(Model):
     """The k3s install script, pinned (url and sha256); needed to install or upgrade."""
     extra_args: tuple[str, ...] = ()
     api_port: Port = 6443
-    tls_san: tuple[str, ...] = ()
+    tls_san: tuple[SanEntry, ...] = ()
     """Addresses clients use besides ``ssh.host`` (which is always a SAN)."""
     sudo_password: SecretRef | None = None
     """For a user whose sudo asks for a password; it reaches sudo on stdin only."""
@@ -252,11 +268,11 @@ class OciSsh(Model):
 
 
 class K3sOciCluster(Model):
-    compartment_id: str
-    availability_domain: str
-    subnet_id: str
-    image_id: str
-    shape: str = "VM.Standard.A1.Flex"
+    compartment_id: Ocid
+    availability_domain: AvailabilityDomain
+    subnet_id: Ocid
+    image_id: Ocid
+    shape: OciShape = "VM.Standard.A1.Flex"
     ocpus: Annotated[int, Field(ge=1, le=64)] = 2
     memory_gbs: Annotated[int, Field(ge=1, le=1024)] = 12
     ssh: OciSsh = Field(default_factory=OciSsh)
@@ -267,16 +283,16 @@ class K3sOciCluster(Model):
     api_port: Port = 6443
     launch: bool = True
     """False: write the user-data for a launch by hand, and attach once ``ssh.host`` answers."""
-    oci_profile: str | None = None
+    oci_profile: CliProfile | None = None
     """The `oci` CLI's config profile (``--profile``); its DEFAULT one otherwise."""
 
 
 class EksCluster(Model):
-    region: str
-    kubernetes_version: str = "1.33"
-    node_type: str = "m6i.large"
+    region: AwsRegion
+    kubernetes_version: EksVersion = "1.33"
+    node_type: Ec2Type = "m6i.large"
     nodes: Annotated[int, Field(ge=1, le=100)] = 2
-    aws_profile: str | None = None
+    aws_profile: CliProfile | None = None
 
 
 class Cluster(Model):

@@ -140,12 +140,12 @@ BASE: dict[str, Any] = {
         "name": "ok",
         "k3s_ssh": {"ssh": {"host": "h.lan"}},
         "k3s_oci": {
-            "compartment_id": "c",
+            "compartment_id": "ocid1.compartment.oc1..c",
             "availability_domain": "ad",
-            "subnet_id": "s",
-            "image_id": "i",
+            "subnet_id": "ocid1.subnet.oc1..s",
+            "image_id": "ocid1.image.oc1..i",
         },
-        "eks": {"region": "r"},
+        "eks": {"region": "eu-west-1"},
     },
     "components": {
         "metallb": {

@@ -4,6 +4,7 @@ what was wrong, and never with a secret's value.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,8 @@ from bootstrap.profile import loader
 OK = "cluster:\n  provider: local\n  name: ok\n"
 ROOT_APP = "root_app:\n  repo_url: https://example.com/r.git\n  credentials:\n"
 SHA = "a" * 64
+OCI = {"compartment_id": "ocid1.compartment.oc1..aa", "availability_domain": "Uocm:EU-AD-1",
+       "subnet_id": "ocid1.subnet.oc1..aa", "image_id": "ocid1.image.oc1..aa"}
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,42 @@ CASES = [
     Bad("eks provider without a region",
         {"p.yaml": OK.replace("local", "eks") + "  eks: {nodes: 2}\n"},
         "p.yaml", "cluster.eks.region", "required key is missing"),
+    *[
+        Bad(f"eks {key} {value!r}",
+            {"p.yaml": OK.replace("local", "eks") + "  eks: "
+             + json.dumps({"region": "eu-west-1", key: value}) + "\n"},
+            "p.yaml", f"cluster.eks.{key}", phrase)
+        for key, value, phrase in [
+            ("region", "eu west 1", "expected an AWS region like eu-west-1"),
+            ("region", "Frankfurt", "expected an AWS region"),
+            ("kubernetes_version", "latest", "expected an EKS Kubernetes version like 1.33"),
+            ("kubernetes_version", "v1.33.0", "expected an EKS Kubernetes version"),
+            ("node_type", "m6i large", "expected an EC2 instance type like m6i.large"),
+            ("aws_profile", "--debug", "expected a CLI profile name"),
+            ("aws_profile", "prod; rm -rf /", "expected a CLI profile name"),
+        ]
+    ],
+    *[
+        Bad(f"k3s-oci {key} {value!r}",
+            {"p.yaml": OK.replace("local", "k3s-oci") + "  k3s_oci: "
+             + json.dumps({**OCI, key: value}) + "\n"},
+            "p.yaml", f"cluster.k3s_oci.{key}", phrase)
+        for key, value, phrase in [
+            ("compartment_id", "my-compartment", "expected an OCID"),
+            ("subnet_id", "ocid1.subnet.oc1..x y", "expected an OCID"),
+            ("image_id", "--image", "expected an OCID"),
+            ("shape", "big one", "expected an OCI shape like VM.Standard.A1.Flex"),
+            ("availability_domain", "AD 1", "expected an availability domain"),
+            ("oci_profile", "--profile", "expected a CLI profile name"),
+        ]
+    ],
+    *[
+        Bad(f"k3s tls_san {value!r}",
+            {"p.yaml": OK.replace("local", "k3s-ssh")
+             + f"  k3s_ssh: {{ssh: {{host: h.example}}, tls_san: [{value}]}}\n"},
+            "p.yaml", "cluster.k3s_ssh.tls_san[0]", "expected a host name (or *.domain)")
+        for value in ['"a b"', '"h;reboot"', '"line\\nbreak"', '"--flag"']
+    ],
     Bad("wave deadline of zero", {"p.yaml": OK + "waves: {deadline_seconds: 0}\n"},
         "p.yaml", "waves.deadline_seconds", "expected a number >= 1"),
     Bad("concurrency of 100", {"p.yaml": OK + "concurrency: 100\n"},
