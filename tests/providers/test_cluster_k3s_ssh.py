@@ -242,3 +242,26 @@ def test_an_air_gapped_binary_whose_checksum_differs_is_refused_before_the_host_
 
 def free_api_port() -> int:
     return free_port()
+
+
+@pytest.mark.parametrize("user", ["root", "ops"])
+def test_a_host_that_does_not_answer_is_bad_input_before_anything_whatever_the_user(
+    cluster_machine: FakeMachine, tmp_path: Path, user: str
+) -> None:
+    machine = cluster_machine
+    keygen(tmp_path / "id")
+    (tmp_path / "known_hosts").write_text("")
+    script = tmp_path / "install.sh"
+    script.write_text("#!/bin/sh\nexit 1\n")
+    path = machine.profile(f"nohost-{user}", "k3s-ssh", k3s_ssh={
+        "ssh": {"host": "127.0.0.1", "port": free_port(), "user": user,
+                "identity_file": str(tmp_path / "id"),
+                "known_hosts": str(tmp_path / "known_hosts")},
+        "k3s_version": VERSION, "api_port": free_api_port(),
+        "install_script": {"url": f"file://{script}",
+                           "sha256": hashlib.sha256(script.read_bytes()).hexdigest()},
+    })
+    refused = invoke("up", path)
+    assert refused.code == 2, refused.text[-2000:]
+    assert f"cannot reach {user}@127.0.0.1" in refused.err
+    assert not (machine.root / f"state-nohost-{user}" / "reports").exists()

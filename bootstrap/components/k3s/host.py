@@ -86,13 +86,16 @@ class Host:
         return self._sudo_asks
 
     def check_sudo(self) -> None:
-        """Fail clearly, before anything is changed, when the user cannot become root."""
-        if self.root:
-            return
+        """Fail clearly, before anything is changed, when the host cannot be reached (an ssh
+        failure raises CommandFailed) or the user cannot become root. Root logs in too: the
+        same check reaches the host."""
         found = self.as_root(["true"], check=False)
         if found.returncode == 0:
             return
         said = found.stderr.strip().splitlines()[-1:] or [f"exit {found.returncode}"]
+        if self.root:
+            raise InputError(f"`true` failed as root on {self.name} ({said[0]})",
+                             hint="is this a POSIX host with a working shell for root?")
         if self.password is None and any(t in found.stderr for t in NEEDS_PASSWORD):
             raise InputError(
                 f"sudo on {self.name} needs a password and none was given ({said[0]})",
