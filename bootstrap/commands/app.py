@@ -216,13 +216,19 @@ def status(inv: Invocation) -> int:
             "profile": ctx.profile.name,
             "stages": [{"name": r.stage, "state": r.state, "detail": list(r.detail)} for r in rows],
         }
+        reachable = True
         if ctx.has_cluster:
+            # an attached cluster's stage only reads its kubeconfig: ask the API itself
+            reachable, why = ctx.kube.readyz()
             data["cluster"] = {
                 "kubeconfig": str(ctx.cluster.kubeconfig),
                 "api_url": ctx.cluster.api_url,
+                "reachable": reachable,
+                **({} if reachable else {"problem": why}),
             }
         print(redact(json.dumps(data, indent=2)), file=inv.out)
-        return 0 if all(r.state in {"up to date", "skipped"} for r in rows) else 1
+        settled = all(r.state in {"up to date", "skipped"} for r in rows)
+        return 0 if settled and reachable else 1
 
     return guarded(inv, body)
 

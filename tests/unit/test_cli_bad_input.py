@@ -4,7 +4,9 @@ is, and no stage ran (no stage event, no report, no cluster state)."""
 from __future__ import annotations
 
 import io
+import json
 import re
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -660,3 +662,34 @@ def test_a_report_directory_without_write_permission_is_refused_before_any_stage
     assert f"--report {locked / 'r.json'}: {locked} is not writable" in text
     assert Recorder.planned == []
     assert not (tmp_path / "state").exists()
+
+
+def test_status_of_an_attached_cluster_whose_api_is_dead_says_so_and_exits_1(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as sock:  # a port where nothing listens
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = tmp_path / "kubeconfig"
+    config.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "docker-desktop",
+        "clusters": [{"name": "docker-desktop",
+                      "cluster": {"server": f"https://127.0.0.1:{port}"}}],
+        "users": [{"name": "docker-desktop", "user": {}}],
+        "contexts": [{"name": "docker-desktop",
+                      "context": {"cluster": "docker-desktop", "user": "docker-desktop"}}],
+    }))
+    config.chmod(0o600)
+    profile = write(tmp_path, {
+        "extends": str(REPO / "profiles" / "docker-desktop.yaml"),
+        "cluster": {"kubeconfig": str(config)},
+        "components": {"sealed_secrets": {"enabled": False}, "argocd": {"enabled": False}},
+        "timeouts": {"stage_seconds": 1},
+    })
+    run_up(profile)  # attaches (the kubeconfig is taken), then finds no API: it died
+    out = io.StringIO()
+    inv = app.Invocation(profile=str(profile), log_format="json", out=out, err=io.StringIO())
+    assert app.status(inv) == 1
+    shown = json.loads(out.getvalue())
+    assert shown["cluster"]["reachable"] is False
+    assert f"127.0.0.1:{port}" in shown["cluster"]["problem"]
