@@ -357,6 +357,14 @@ class Store:
                         hint="check the URL and the version it names",
                     )
                 yield from response.iter_bytes(_CHUNK)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as err:
+            host = urllib.parse.urlparse(url).hostname or url
+            raise TemporaryError(
+                f"this machine cannot reach {host} to fetch {url} ({type(err).__name__}: {err})",
+                hint="offline or behind a firewall? fetch the artifacts where the network is "
+                "reachable with `invoke bundle --profile PROFILE --out DIR`, then use them here "
+                "with --set artifacts.dir=DIR (or artifacts.dir in the profile)",
+            ) from err
         except httpx.TransportError as err:
             raise TemporaryError(f"GET {url}: {type(err).__name__}: {err}") from err
         except httpx.HTTPError as err:  # too many redirects, a malformed URL or response

@@ -119,9 +119,12 @@ def test_an_unreachable_host_gives_up_with_a_temporary_error(tmp_path: Path) -> 
     plain = artifacts.Store(
         cache_dir=tmp_path, transport=httpx.MockTransport(refuse), sleep=pauses.append
     )
-    with pytest.raises(TemporaryError, match="connection refused"):
+    with pytest.raises(TemporaryError, match="connection refused") as raised:
         plain.path(artifact())
     assert len(pauses) == artifacts.DOWNLOAD.attempts - 1
+    assert raised.value.message.startswith("this machine cannot reach ")
+    assert "invoke bundle" in raised.value.hint
+    assert "artifacts.dir" in raised.value.hint
 
 
 @pytest.fixture
