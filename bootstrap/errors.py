@@ -86,6 +86,20 @@ class CommandFailed(ClusterbootError):
         self.timed_out = timed_out
 
 
+class SshFailed(CommandFailed):
+    """ssh itself failed (exit 255: unreachable, a host key, a refused key): said in words,
+    not as the remote command it was to run (``argv`` keeps that, for the JSON log)."""
+
+    def __init__(
+        self, argv: Sequence[str], *, destination: str, stderr_tail: str, hint: str = ""
+    ) -> None:
+        super().__init__(argv, exit_code=255, stderr_tail=stderr_tail, hint=hint)
+        lines = [line.strip() for line in stderr_tail.splitlines() if line.strip()]
+        reason = lines[-1] if lines else "no message from ssh"
+        self.message = f"ssh to {destination} failed: {reason}"
+        self.args = (self.message,)
+
+
 class TemporaryError(ClusterbootError):
     """Something that may succeed if tried again (the retry policies catch these)."""
 

@@ -10,7 +10,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from bootstrap.errors import CommandFailed, InputError
+from bootstrap.errors import CommandFailed, InputError, SshFailed
 from bootstrap.processes.runner import Result, Runner, redacted_argv, stderr_tail
 from bootstrap.profile.schema import SshTarget
 
@@ -116,8 +116,8 @@ class SshRunner:
                                  secret_args=secret_args)
         shown = ["ssh", self.destination, *redacted_argv(shown_argv, secret_args)]
         if result.returncode == SSH_FAILED and (hint := self._failure_hint(result.stderr)):
-            raise CommandFailed(shown, exit_code=SSH_FAILED, stderr_tail=stderr_tail(result.stderr),
-                                hint=hint)
+            raise SshFailed(shown, destination=f"{self.destination}:{self.target.port}",
+                            stderr_tail=stderr_tail(result.stderr), hint=hint)
         if check and result.returncode != 0:
             raise CommandFailed(shown, exit_code=result.returncode,
                                 stderr_tail=stderr_tail(result.stderr, result.stdout))

@@ -264,4 +264,8 @@ def test_a_host_that_does_not_answer_is_bad_input_before_anything_whatever_the_u
     refused = invoke("up", path)
     assert refused.code == 2, refused.text[-2000:]
     assert f"cannot reach {user}@127.0.0.1" in refused.err
+    # said in words (ssh's own reason), not as the script it was to run
+    assert "Connection refused" in refused.err
+    assert "command -v" not in refused.err
+    assert "exited with 255" not in refused.err
     assert not (machine.root / f"state-nohost-{user}" / "reports").exists()
