@@ -177,3 +177,22 @@ def deleting(app: Obj | None) -> bool:
 def _tracked(meta: Obj, root: str) -> bool:
     tracking = str((meta.get("annotations") or {}).get(TRACKING, ""))
     return tracking.startswith(f"{root}:") or (meta.get("labels") or {}).get(INSTANCE) == root
+
+
+def updating(root: Obj | None, name: str) -> str | None:
+    """Why the root is about to change child ``name``, or None: the root is not Synced and
+    lists the child as not Synced (its new commit gives the child another path, repository or
+    wave). Until the root has applied that, the child's object has the spec of before, and
+    what Argo CD says of it (a ComparisonError, a path the new commit removed) is about that
+    old spec: no failure of the child is drawn from it."""
+    if root is None:
+        return None
+    status = root.get("status") or {}
+    if ((status.get("sync") or {}).get("status")) == "Synced":
+        return None
+    for ref in resources(root):
+        if ref.get("kind") == "Application" and ref.get("group") == GROUP and (
+            ref.get("name") == name
+        ) and ref.get("status") not in {None, "Synced"}:
+            return f"waiting for the root to update it (the root lists it {ref['status']})"
+    return None

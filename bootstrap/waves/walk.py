@@ -114,7 +114,7 @@ class Walk:
             wave = self.wave
             assert wave is not None
             gate = {n: w for w, names in self.left.items() if w <= wave for n in names}
-            if not self._judge(apps, gate, kids):
+            if not self._judge(apps, gate, kids, root):
                 return False
             self._finish_wave()
 
@@ -150,8 +150,11 @@ class Walk:
             self.sets.start()
         return self.sets.snapshot().apps if self.sets is not None else {}
 
-    def _judge(self, apps: dict[str, Obj], gate: dict[str, int], kids: dict[str, int]) -> bool:
-        """True when every app of the gate passed; raises when one failed or time is up."""
+    def _judge(
+        self, apps: dict[str, Obj], gate: dict[str, int], kids: dict[str, int], root: Obj | None
+    ) -> bool:
+        """True when every app of the gate passed; raises when one failed or time is up. A
+        child the root is about to change is judged only once the root has changed it."""
         now = self.wall()
         waiting: dict[str, argo.AppVerdict] = {}
         for name, wave in gate.items():
@@ -161,12 +164,14 @@ class Walk:
             verdict = self._verdict(name, apps.get(name), now)
             if verdict.outcome == "passed":
                 self._pass(name, wave, apps.get(name))
+            elif verdict.outcome == "failed" and (why := tree.updating(root, name)):
+                waiting[name] = argo.AppVerdict("waiting", why)
             else:
                 waiting[name] = verdict
         failed = {n: v for n, v in waiting.items() if v.outcome == "failed"}
         if failed:
             self._record(apps, kids, waiting)
-            later = self._known_broken(apps, kids, failed)
+            later = self._known_broken(apps, kids, failed, root)
             pending = {n: v.why for n, v in waiting.items() if n not in failed and n not in later}
             raise rules.failure(self.wave, failed, kids, later=later, pending=pending)
         if not waiting:
@@ -183,16 +188,17 @@ class Walk:
         return False
 
     def _known_broken(
-        self, apps: dict[str, Obj], kids: dict[str, int], failed: Iterable[str]
+        self, apps: dict[str, Obj], kids: dict[str, int], failed: Iterable[str], root: Obj | None
     ) -> dict[str, str]:
         """Children not passed yet, in this wave or later ones, that already show a permanent
-        error: they would fail too, and the user learns of them in the same run."""
+        error: they would fail too, and the user learns of them in the same run (not one the
+        root is about to change: its error is about its old spec)."""
         assert self.wave is not None
         skip = set(failed) | self.passed
         found = {}
         for name in sorted(kids, key=lambda n: (kids[n], n)):
             app = apps.get(name)
-            if name not in skip and app is not None:
+            if name not in skip and app is not None and tree.updating(root, name) is None:
                 why = argo.known_broken(app)
                 if why is not None:
                     found[name] = why

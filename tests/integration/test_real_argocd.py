@@ -224,3 +224,47 @@ def test_a_path_missing_from_the_repository_fails_at_once_naming_it_for_the_root
         assert refreshed(err).count("web") == 1
     finally:
         cluster.down()
+
+
+def restructured(source: Path, target: Path) -> Path:
+    """The sample as a team restructures it in one commit: the root's children move from
+    root/ to clusters/local/, and child `namespaces` keeps its name while its path moves from
+    apps/namespaces to base/namespaces (the old directory is gone)."""
+    shutil.copytree(source, target)
+    (target / "clusters").mkdir()
+    (target / "root").rename(target / "clusters" / "local")
+    (target / "base").mkdir()
+    (target / "apps" / "namespaces").rename(target / "base" / "namespaces")
+    child = target / "clusters" / "local" / "namespaces.yaml"
+    child.write_text(child.read_text().replace("path: apps/namespaces", "path: base/namespaces"))
+    assert "base/namespaces" in child.read_text()
+    return target
+
+
+@needs_argocd
+def test_a_repository_restructure_succeeds_with_no_failure_from_the_spec_before_it(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "gitops"
+    shutil.copytree(SANDBOX, source)
+    cluster = sandbox_profile(tmp_path, "restructure", source)
+    try:
+        code, out, err = cluster.up()
+        assert code == 0, out + err[-4000:]
+        moved = restructured(SANDBOX, tmp_path / "gitops-v2")
+        code, out, err = cluster.up(
+            f"root_app.repo_url=sandbox:{moved}", "root_app.path=clusters/local"
+        )
+        assert code == 0, out + err[-4000:]  # before: "namespaces failed: source path
+        # apps/namespaces does not exist", a verdict on the spec the root was about to replace
+        namespaces = cluster.kube().get(argo_api(), "Application", "namespaces", "argocd")
+        assert (namespaces or {})["spec"]["source"]["path"] == "base/namespaces"
+        data = report(cluster)
+        walked = sorted(a["name"] for w in data["waves"] for a in w["apps"])  # type: ignore[union-attr]
+        assert walked == ["monitoring", "monitoring-crds", "namespaces", "postgres", "shop", "web"]
+    finally:
+        cluster.down()
+
+
+def argo_api() -> str:
+    return "argoproj.io/v1alpha1"

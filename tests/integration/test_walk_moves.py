@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bootstrap import kube
+from bootstrap import kube, wait
 from bootstrap.report import WaveResult
 from bootstrap.wait import RealClock
 from bootstrap.waves import argo, rules
@@ -69,7 +69,34 @@ class Play:
     def __init__(self, api: kube.Kube, namespace: str) -> None:
         self.api, self.ns = api, namespace
 
-    def app(self, name: str, *, healthy: bool, wave: int = 0, deleting: bool = False) -> None:
+    def app(
+        self,
+        name: str,
+        *,
+        healthy: bool,
+        wave: int = 0,
+        deleting: bool = False,
+        path: str = "x",
+        missing_path: bool = False,
+    ) -> None:
+        source = {**SOURCE, "path": path}
+        status: Obj = {
+            "sync": {"status": "Synced", "comparedTo": {"source": source}},
+            "health": {"status": "Healthy" if healthy else "Progressing"},
+            "reconciledAt": stamp(1),
+            "operationState": {
+                "phase": "Succeeded",
+                "startedAt": stamp(),
+                "finishedAt": stamp(),
+            },
+        }
+        if missing_path:  # what Argo CD says of a spec whose path the new commit removed
+            status["sync"]["status"] = "Unknown"
+            status["conditions"] = [{
+                "type": "ComparisonError",
+                "message": "Failed to load target state: failed to generate manifest for source "
+                f"1 of 1: rpc error: code = Unknown desc = {path}: app path does not exist",
+            }]
         body: Obj = {
             "apiVersion": argo.API_VERSION,
             "kind": argo.KIND,
@@ -78,30 +105,28 @@ class Play:
                 "namespace": self.ns,
                 "annotations": {argo.WAVE: str(wave)},
             },
-            "spec": {"source": SOURCE},
-            "status": {
-                "sync": {"status": "Synced", "comparedTo": {"source": SOURCE}},
-                "health": {"status": "Healthy" if healthy else "Progressing"},
-                "reconciledAt": stamp(1),
-                "operationState": {
-                    "phase": "Succeeded",
-                    "startedAt": stamp(),
-                    "finishedAt": stamp(),
-                },
-            },
+            "spec": {"source": source},
+            "status": status,
         }
         self.api.apply(body, field_manager="argocd-application-controller")
         if deleting:
             self.api.delete(argo.API_VERSION, argo.KIND, name, self.ns)
 
-    def root(self, children: dict[str, int], pruning: tuple[str, ...] = ()) -> None:
+    def root(
+        self,
+        children: dict[str, int],
+        pruning: tuple[str, ...] = (),
+        updating: tuple[str, ...] = (),
+    ) -> None:
+        """The root's status; ``updating``: children whose spec its commit changes (the root
+        OutOfSync, listing them OutOfSync until it has applied them)."""
         entries = [
             {
                 "group": argo.GROUP,
                 "kind": argo.KIND,
                 "namespace": self.ns,
                 "name": name,
-                "status": "Synced",
+                "status": "OutOfSync" if name in updating else "Synced",
                 **({"syncWave": wave} if wave else {}),
             }
             for name, wave in children.items()
@@ -123,7 +148,8 @@ class Play:
             "metadata": {"name": "root", "namespace": self.ns},
             "spec": {"source": SOURCE},
             "status": {
-                "sync": {"status": "Synced", "comparedTo": {"source": SOURCE}},
+                "sync": {"status": "OutOfSync" if updating else "Synced",
+                         "comparedTo": {"source": SOURCE}},
                 "health": {"status": "Healthy"},
                 "reconciledAt": stamp(1),
                 "resources": entries,
@@ -186,3 +212,44 @@ def test_a_child_moved_below_a_released_wave_joins_the_current_one_and_a_pruned_
     assert {r.wave: sorted(a.name for a in r.apps) for r in results} == {1: ["a", "c"], 2: ["b"]}
     assert [r.wave for r in results] == [1, 2]
     assert pruned == ["d"]
+
+
+def test_a_child_whose_old_path_is_gone_waits_for_the_root_to_update_it_and_then_passes(
+    play: Play,
+) -> None:
+    """A restructure: the new commit moves child ns to another path and removes the old one.
+    Argo CD has compared the commit (the root lists ns OutOfSync) but not synced it yet, so ns
+    still has its old spec, whose path the commit removed: a ComparisonError about a spec that
+    is about to change, which must not fail the walk."""
+    play.app("ns", healthy=False, wave=-1, path="apps/namespaces", missing_path=True)
+    play.app("web", healthy=True, wave=3)
+    play.root({"ns": -1, "web": 3}, updating=("ns",))
+    events, results, pruned = Events(), list[WaveResult](), list[str]()
+    walker = walk(play, events, results, pruned)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            walker.run()
+        except BaseException as err:
+            errors.append(err)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+
+    def said_waiting() -> wait.Verdict:
+        messages = [e["message"] for e in events.named("progress")]
+        if errors:
+            return wait.Verdict.broken(f"the walk failed: {errors[0]}")
+        if any("waiting for the root to update it" in m for m in messages):
+            return wait.Verdict.passed()
+        return wait.Verdict.waiting(f"progress so far: {messages[-3:]}")
+
+    wait.until(said_waiting, what="the walk to wait for the root", deadline=20,
+               clock=RealClock())
+    play.app("ns", healthy=True, wave=-1, path="base/namespaces")  # the root synced it
+    play.root({"ns": -1, "web": 3})
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert errors == []
+    assert {r.wave: sorted(a.name for a in r.apps) for r in results} == {-1: ["ns"], 3: ["web"]}

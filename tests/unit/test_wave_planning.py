@@ -202,3 +202,32 @@ def test_the_children_a_sandbox_root_will_list_are_read_from_its_plain_files(
     (root_dir / "kustomization.yaml").write_text("resources: [a.yaml]\n")
     assert sandbox.root_children(url, "root", "argocd") is None
     assert sandbox.root_children("https://git.example/p.git", "root", "argocd") is None
+
+
+def _root(sync: str, listed: dict[str, str]) -> dict[str, Any]:
+    return {"status": {"sync": {"status": sync}, "resources": [
+        {"group": argo.GROUP, "kind": "Application", "name": n, "status": s}
+        for n, s in listed.items()]}}
+
+
+@pytest.mark.parametrize(
+    ("root", "child", "updating"),
+    [
+        (None, "ns", False),
+        (_root("Synced", {"ns": "Synced"}), "ns", False),
+        (_root("OutOfSync", {"ns": "OutOfSync", "web": "Synced"}), "ns", True),
+        (_root("OutOfSync", {"ns": "OutOfSync", "web": "Synced"}), "web", False),
+        (_root("OutOfSync", {"ns": "Unknown"}), "ns", True),
+        (_root("OutOfSync", {"web": "OutOfSync"}), "ns", False),  # not the root's child
+        (_root("Synced", {"ns": "OutOfSync"}), "ns", False),  # a root Synced changes nothing
+    ],
+    ids=["no root", "root synced", "listed out of sync", "another child", "listed unknown",
+         "not listed", "root synced, stale entry"],
+)
+def test_a_child_is_being_updated_only_while_the_root_says_it_will_change_it(
+    root: dict[str, Any] | None, child: str, updating: bool
+) -> None:
+    why = tree.updating(root, child)
+    assert (why is not None) is updating
+    if why is not None:
+        assert why.startswith("waiting for the root to update it")
