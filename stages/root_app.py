@@ -163,4 +163,7 @@ class RootApp(Stage):
         reconciled = (live.get("status") or {}).get("reconciledAt")
         if not reconciled:
             return Verdict.waiting(f"Argo CD has not reconciled {what} yet", what)
+        stale = argo.picture_stale(live)
+        if stale is not None:  # a reconcile of the spec before the one just applied
+            return Verdict.waiting(f"Argo CD has not reconciled {what}'s new spec: {stale}", what)
         return Verdict.passed(f"{what} reconciled by Argo CD at {reconciled}")

@@ -656,3 +656,27 @@ def test_the_installs_other_workloads_are_not_waited_for_but_named() -> None:
     assert names == {"argocd-applicationset-controller"}
     assert names.isdisjoint({ref.name for ref in setup.gated_workloads(docs, "argocd")})
     assert all(ref.namespace == "argocd" for ref in ungated)
+
+
+def test_the_root_gate_waits_for_a_reconcile_of_the_spec_just_applied(tmp_path: Path) -> None:
+    from stages.root_app import RootApp
+
+    profile = make_profile(argocd={"enabled": True}).model_copy(update={
+        "root_app": Profile.model_validate({
+            "name": "p", "cluster": {"provider": "local", "name": "c"},
+            "root_app": {"repo_url": "https://git.example/r.git", "path": "clusters/new"},
+        }).root_app,
+    })
+    new = {"repoURL": "https://git.example/r.git", "path": "clusters/new",
+           "targetRevision": "HEAD"}
+    old = {**new, "path": "clusters/old"}
+    root = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "root", "namespace": "argocd"},
+            "spec": {"source": new},
+            "status": {"reconciledAt": "2026-12-07T03:00:47Z",
+                       "sync": {"status": "Synced", "comparedTo": {"source": old}}}}
+    verdict = RootApp().gate(context(tmp_path, profile, [root]))
+    assert not verdict.ok
+    assert "new spec: status compared against an older spec" in verdict.why
+    root["status"]["sync"]["comparedTo"]["source"] = new
+    assert RootApp().gate(context(tmp_path, profile, [root])).ok
