@@ -164,7 +164,7 @@ class Walk:
             verdict = self._verdict(name, apps.get(name), now)
             if verdict.outcome == "passed":
                 self._pass(name, wave, apps.get(name))
-            elif verdict.outcome == "failed" and (why := tree.updating(root, name)):
+            elif why := tree.updating(root, name):  # no verdict, nor nudge, on the old spec
                 waiting[name] = argo.AppVerdict("waiting", why)
             else:
                 waiting[name] = verdict
