@@ -119,18 +119,11 @@ class GateFailed(ClusterbootError):
     def __init__(
         self, gate: str, why: str, *, blocking: Sequence[str] = (), hint: str = ""
     ) -> None:
-        # A line whose reason the headline already gives is not shown twice (the walk names a
-        # single failed app's reason in both); the report keeps every line.
-        lines = "".join(f"\n  - {b}" for b in blocking if not _repeats(b, why))
+        lines = "".join(f"\n  - {b}" for b in blocking)
         super().__init__(f"{gate}: {why}{lines}", hint=hint)
         self.gate = gate
         self.why = why
         self.blocking = list(blocking)
-
-
-def _repeats(line: str, why: str) -> bool:
-    reason = line.partition(": ")[2]
-    return len(reason) >= 20 and reason in why
 
 
 class GateTimeout(GateFailed):

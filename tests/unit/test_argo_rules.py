@@ -802,14 +802,3 @@ def test_a_root_that_stays_unrenderable_names_its_source() -> None:
         "root Application root renders repoURL=https://git.example/p.git path=apps/a "
         "targetRevision=main"
     ]
-
-
-def test_a_single_failed_apps_reason_is_shown_once_and_its_resources_still_listed() -> None:
-    obj = app(health="Degraded", phase="Running", finished=None,
-              resources=(DEPLOYMENT_DEGRADED, SERVICE_OK))
-    verdict = argo.verdict(obj, changed_at=None, now=T0 + 120, grace=GRACE)
-    error = rules.failure(3, {"services": verdict}, {"services": 3})
-    shown = str(error)
-    assert shown.count(verdict.why) == 1, shown
-    assert "Deployment shop/payment: Degraded: exceeded its progress deadline" in shown
-    assert error.blocking[0] == f"services (wave 3): {verdict.why}"  # the report keeps it
