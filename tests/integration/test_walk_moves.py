@@ -173,15 +173,8 @@ def walk(play: Play, events: Events, results: list[WaveResult], pruned: list[str
     return Walk(play.api, settings, clock=RealClock(), log=events, results=results, pruned=pruned)
 
 
-def test_a_child_moved_below_a_released_wave_joins_the_current_one_and_a_pruned_one_is_dropped(
-    play: Play,
-) -> None:
-    children = {"a": 1, "b": 2, "c": 3, "d": 3}
-    for name, wave in children.items():
-        play.app(name, healthy=name == "a", wave=wave)
-    play.root(children)
-    events, results, pruned = Events(), list[WaveResult](), list[str]()
-    walker = walk(play, events, results, pruned)
+def running(walker: Walk) -> tuple[threading.Thread, list[BaseException]]:
+    """The walk running on a thread of its own, and where what it raises is kept."""
     errors: list[BaseException] = []
 
     def run() -> None:
@@ -192,6 +185,18 @@ def test_a_child_moved_below_a_released_wave_joins_the_current_one_and_a_pruned_
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
+    return thread, errors
+
+
+def test_a_child_moved_below_a_released_wave_joins_the_current_one_and_a_pruned_one_is_dropped(
+    play: Play,
+) -> None:
+    children = {"a": 1, "b": 2, "c": 3, "d": 3}
+    for name, wave in children.items():
+        play.app(name, healthy=name == "a", wave=wave)
+    play.root(children)
+    events, results, pruned = Events(), list[WaveResult](), list[str]()
+    thread, errors = running(walk(play, events, results, pruned))
     events.wait_for("wave.start", wave=2)
     play.root({"a": 1, "b": 2, "c": 1, "d": 3})  # c moves below wave 2, already released
     play.app("c", healthy=False, wave=1)
@@ -225,17 +230,7 @@ def test_a_child_whose_old_path_is_gone_waits_for_the_root_to_update_it_and_then
     play.app("web", healthy=True, wave=3)
     play.root({"ns": -1, "web": 3}, updating=("ns",))
     events, results, pruned = Events(), list[WaveResult](), list[str]()
-    walker = walk(play, events, results, pruned)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            walker.run()
-        except BaseException as err:
-            errors.append(err)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
+    thread, errors = running(walk(play, events, results, pruned))
 
     def said_waiting() -> wait.Verdict:
         messages = [e["message"] for e in events.named("progress")]
