@@ -22,7 +22,15 @@ from kubernetes.stream import stream
 
 from bootstrap.artifacts import pins
 from tests import own_networks
-from tests.docker.tier import api, created_by_up, docker, last_report, own_networks_now, wait_for
+from tests.docker.tier import (
+    api,
+    created_by_up,
+    docker,
+    invoke,
+    last_report,
+    own_networks_now,
+    wait_for,
+)
 from tests.integration.sealing_keys import identity
 
 REPO = Path(__file__).resolve().parents[2]
@@ -217,3 +225,12 @@ def assert_the_platform_runs_as_real_pods_all_ready_but_dex(profile: Path) -> No
         for pod in matching:
             statuses = pod["status"]["containerStatuses"]
             assert all(s["containerID"].startswith("containerd://") for s in statuses), pod
+
+
+def assert_a_second_up_changes_nothing(profile: Path) -> str:
+    """``up`` again changes nothing in any stage; its output."""
+    run = invoke("up", profile)
+    assert run.code == 0, run
+    changed = {s["name"]: s["changes"] for s in last_report(profile)["stages"] if s["changes"]}
+    assert changed == {}, changed
+    return run.text

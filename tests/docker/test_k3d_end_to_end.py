@@ -14,7 +14,7 @@ import yaml
 
 from tests.docker import sample
 from tests.docker.test_real_k3d import TIER_K3D
-from tests.docker.tier import invoke, last_report, unique, write_profile
+from tests.docker.tier import unique, write_profile
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1800)]
 
@@ -61,7 +61,4 @@ def test_the_controller_pod_unsealed_the_samples_password_and_postgres_runs_with
 
 
 def test_a_second_up_changes_nothing(platform: Path) -> None:
-    run = invoke("up", platform)
-    assert run.code == 0, run
-    changed = {s["name"]: s["changes"] for s in last_report(platform)["stages"] if s["changes"]}
-    assert changed == {}, changed
+    sample.assert_a_second_up_changes_nothing(platform)
