@@ -21,8 +21,9 @@ pytestmark = [pytest.mark.docker, pytest.mark.timeout(1500)]
 # The job's own check, as a CI pipeline would write it: deploy a page behind a LoadBalancer
 # Service, wait for its address, fetch the page from outside the cluster.
 REACHES_THE_LOAD_BALANCER = f"""
-import os, socket, sys, time
+import os, socket
 from kubernetes import client, config
+from bootstrap import wait
 
 config.load_kube_config(os.environ["KUBECONFIG"])
 apps, core = client.AppsV1Api(), client.CoreV1Api()
@@ -37,21 +38,25 @@ core.create_namespaced_service("default", {{
     "apiVersion": "v1", "kind": "Service", "metadata": {{"name": "ci-page"}},
     "spec": {{"type": "LoadBalancer", "selector": labels,
              "ports": [{{"port": 80, "targetPort": 8080}}]}}}})
-deadline = time.monotonic() + 240
-while time.monotonic() < deadline:
+
+
+def page() -> wait.Verdict:
     ingress = core.read_namespaced_service("ci-page", "default").status.load_balancer.ingress
-    if ingress:
-        try:
-            with socket.create_connection((ingress[0].ip, 80), timeout=5) as sock:
-                sock.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
-                page = sock.makefile("rb").read().decode()
-            if "clusterboot probe" in page:
-                print("page at", ingress[0].ip)
-                sys.exit(0)
-        except OSError:
-            pass
-    time.sleep(2)
-sys.exit("no page through the LoadBalancer address")
+    if not ingress:
+        return wait.Verdict.waiting("no LoadBalancer address yet")
+    try:
+        with socket.create_connection((ingress[0].ip, 80), timeout=5) as sock:
+            sock.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
+            text = sock.makefile("rb").read().decode()
+    except OSError as err:
+        return wait.Verdict.waiting(f"{{ingress[0].ip}}: {{err}}")
+    if "clusterboot probe" not in text:
+        return wait.Verdict.waiting(f"{{ingress[0].ip}} answered another page")
+    return wait.Verdict.passed(f"page at {{ingress[0].ip}}")
+
+
+print(wait.until(page, what="the page through the LoadBalancer address", deadline=240,
+                 clock=wait.RealClock(), max_interval=2).why)
 """
 
 
